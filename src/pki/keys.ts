@@ -1,0 +1,145 @@
+/**
+ * Private keys: the `PrivateKey` value the rest of the driver carries, and the
+ * `KeyGenerator` service that makes new keys (on libuv's thread pool, never on the
+ * event loop) or re-reads a key already on disk when `reuse-private-key` is set.
+ */
+import * as crypto from "node:crypto"
+import { Context, Effect, Layer, Redacted } from "effect"
+import type { KeySpec } from "../attributes/spec.js"
+import { KeyError } from "./errors.js"
+
+/** A private key with the spec it satisfies and its PEM encoding per `spec.encoding`. */
+export interface PrivateKey {
+  readonly spec: KeySpec
+  readonly keyObject: crypto.KeyObject
+  readonly pem: Redacted.Redacted<string>
+}
+
+/** ECDSA sizes as cert-manager names them, with the curve names Node and OpenSSL use. */
+const curves = {
+  256: { generate: "P-256", openssl: "prime256v1" },
+  384: { generate: "P-384", openssl: "secp384r1" },
+  521: { generate: "P-521", openssl: "secp521r1" },
+} as const
+type CurveSize = keyof typeof curves
+const isCurveSize = (size: number): size is CurveSize => size in curves
+
+/** What to ask `crypto.generateKeyPair` for; rejects specs cert-manager would reject. */
+type KeyParams =
+  | { readonly type: "rsa"; readonly modulusLength: number }
+  | { readonly type: "ec"; readonly curve: (typeof curves)[CurveSize] }
+  | { readonly type: "ed25519" }
+
+const unsupported = (message: string) => new KeyError({ reason: "UnsupportedSpec", message })
+
+const keyParams = (spec: KeySpec): Effect.Effect<KeyParams, KeyError> => {
+  switch (spec.algorithm) {
+    case "RSA":
+      return Number.isInteger(spec.size) && spec.size >= 2048 && spec.size <= 8192
+        ? Effect.succeed({ type: "rsa", modulusLength: spec.size })
+        : Effect.fail(unsupported(`RSA key size must be between 2048 and 8192, got ${spec.size}`))
+    case "ECDSA":
+      return isCurveSize(spec.size)
+        ? Effect.succeed({ type: "ec", curve: curves[spec.size] })
+        : Effect.fail(unsupported(`ECDSA key size must be 256, 384 or 521, got ${spec.size}`))
+    case "Ed25519":
+      return Effect.succeed({ type: "ed25519" })
+  }
+}
+
+/** Wraps a KeyObject, encoding it as the spec asks: PKCS#1 only exists for RSA. */
+export const toPrivateKey = (
+  spec: KeySpec,
+  keyObject: crypto.KeyObject,
+): Effect.Effect<PrivateKey, KeyError> =>
+  Effect.try({
+    try: () => {
+      const type = spec.algorithm === "RSA" && spec.encoding === "PKCS1" ? "pkcs1" : "pkcs8"
+      const pem = keyObject.export({ type, format: "pem" }).toString()
+      return { spec, keyObject, pem: Redacted.make(pem) }
+    },
+    catch: () =>
+      new KeyError({ reason: "GenerationFailed", message: "the private key could not be PEM-encoded" }),
+  })
+
+type KeyPairCallback = (err: Error | null, publicKey: crypto.KeyObject, privateKey: crypto.KeyObject) => void
+
+// generateKeyPair runs on the thread pool; an interrupted fiber just drops the late result.
+const generateKeyObject = (params: KeyParams): Effect.Effect<crypto.KeyObject, KeyError> =>
+  Effect.callback<crypto.KeyObject, KeyError>((resume) => {
+    const done: KeyPairCallback = (err, _publicKey, privateKey) =>
+      resume(
+        err === null
+          ? Effect.succeed(privateKey)
+          : Effect.fail(
+              new KeyError({ reason: "GenerationFailed", message: `key generation failed: ${err.message}` }),
+            ),
+      )
+    switch (params.type) {
+      case "rsa":
+        return crypto.generateKeyPair("rsa", { modulusLength: params.modulusLength }, done)
+      case "ec":
+        return crypto.generateKeyPair("ec", { namedCurve: params.curve.generate }, done)
+      case "ed25519":
+        return crypto.generateKeyPair("ed25519", undefined, done)
+    }
+  })
+
+/** Does this KeyObject have exactly the algorithm and size the spec asks for? */
+const describeMismatch = (params: KeyParams, key: crypto.KeyObject): string | undefined => {
+  const details = key.asymmetricKeyDetails ?? {}
+  switch (params.type) {
+    case "rsa":
+      if (key.asymmetricKeyType !== "rsa") return `the existing key is ${key.asymmetricKeyType}, not RSA`
+      return details.modulusLength === params.modulusLength
+        ? undefined
+        : `the existing RSA key has ${details.modulusLength} bits, not ${params.modulusLength}`
+    case "ec":
+      if (key.asymmetricKeyType !== "ec") return `the existing key is ${key.asymmetricKeyType}, not ECDSA`
+      return details.namedCurve === params.curve.openssl
+        ? undefined
+        : `the existing ECDSA key is on ${details.namedCurve}, not ${params.curve.generate}`
+    case "ed25519":
+      return key.asymmetricKeyType === "ed25519"
+        ? undefined
+        : `the existing key is ${key.asymmetricKeyType}, not Ed25519`
+  }
+}
+
+/** Generates a new key for a spec. */
+export const generatePrivateKey = Effect.fn("KeyGenerator.generate")(function* (spec: KeySpec) {
+  const params = yield* keyParams(spec)
+  const keyObject = yield* generateKeyObject(params)
+  return yield* toPrivateKey(spec, keyObject)
+})
+
+/** Reads a PEM private key and checks it satisfies the spec; re-encodes it per `spec.encoding`. */
+export const parsePrivateKey = Effect.fn("KeyGenerator.parse")(function* (
+  pem: Redacted.Redacted<string>,
+  spec: KeySpec,
+) {
+  const params = yield* keyParams(spec)
+  const keyObject = yield* Effect.try({
+    try: () => crypto.createPrivateKey({ key: Redacted.value(pem), format: "pem" }),
+    catch: () =>
+      new KeyError({ reason: "Unreadable", message: "the existing private key is not a readable PEM key" }),
+  })
+  const mismatch = describeMismatch(params, keyObject)
+  if (mismatch !== undefined) return yield* new KeyError({ reason: "SpecMismatch", message: mismatch })
+  return yield* toPrivateKey(spec, keyObject)
+})
+
+/** Makes and re-reads private keys. */
+export class KeyGenerator extends Context.Service<
+  KeyGenerator,
+  {
+    readonly generate: (spec: KeySpec) => Effect.Effect<PrivateKey, KeyError>
+    /** For reuse-private-key: fails when the PEM is unreadable or not of the spec's algorithm/size. */
+    readonly parse: (pem: Redacted.Redacted<string>, spec: KeySpec) => Effect.Effect<PrivateKey, KeyError>
+  }
+>()("csi/KeyGenerator") {
+  static readonly layer = Layer.succeed(KeyGenerator, {
+    generate: generatePrivateKey,
+    parse: parsePrivateKey,
+  })
+}
