@@ -1,0 +1,154 @@
+/**
+ * Decodes kubelet's `volume_context` for one ephemeral volume into the
+ * `CertificateSpec` to request: sorts the keys, decodes every attribute with the
+ * attribute Schema, applies the rules that span attributes and the defaults, and
+ * reports every problem of the request at once in one `InvalidAttributes`.
+ */
+import { Effect, Result, Schema, SchemaIssue } from "effect"
+import { type AttributeProblem, InvalidAttributes } from "./errors.js"
+import { variablesOf } from "./expand.js"
+import * as K from "./keys.js"
+import { makeQuote } from "./quote.js"
+import * as Rules from "./rules.js"
+import { type Attributes, makeAttributesSchema } from "./schema.js"
+import type { CertificateSpec, PodInfo } from "./spec.js"
+import { classifyKey } from "./suggest.js"
+
+const formatIssues = SchemaIssue.makeFormatterStandardSchemaV1()
+
+// Unknown keys first (a typo often explains the problems after it), then attribute order.
+const rank = (attribute: string): number => {
+  const index = (K.AttributeKeys as ReadonlyArray<string>).indexOf(attribute)
+  if (index >= 0) return 1 + index
+  if (attribute === K.VolumeMountGroupField) return 1 + K.AttributeKeys.length
+  if (attribute === K.RequestField) return 2 + K.AttributeKeys.length
+  return 0
+}
+
+const ordered = (problems: ReadonlyArray<AttributeProblem>): ReadonlyArray<AttributeProblem> =>
+  problems
+    .filter((p, i) => problems.findIndex((q) => q.attribute === p.attribute && q.message === p.message) === i)
+    .sort((a, b) => rank(a.attribute) - rank(b.attribute))
+
+/**
+ * Decodes the given attributes, leaving out the invalid ones: returns what decoded,
+ * the problems found and the keys they are about.
+ */
+const decodeEach = (
+  schema: ReturnType<typeof makeAttributesSchema>,
+  raw: Readonly<Partial<Record<K.AttributeKey, string>>>,
+): { attributes: Attributes; problems: Array<AttributeProblem>; failed: Set<K.AttributeKey> } => {
+  const problems: Array<AttributeProblem> = []
+  const failed = new Set<K.AttributeKey>()
+  const decode = Schema.decodeUnknownResult(schema)
+  // Every round drops at least one invalid attribute and all fields are optional,
+  // so this ends after the second round; the bound only guards against a bug.
+  for (let round = 0; round <= K.AttributeKeys.length; round++) {
+    const valid = Object.fromEntries(
+      Object.entries(raw).filter(([key]) => !failed.has(key as K.AttributeKey)),
+    )
+    const result = decode(valid, { errors: "all" })
+    if (Result.isSuccess(result)) return { attributes: result.success, problems, failed }
+    const before = failed.size
+    for (const issue of formatIssues(result.failure.issue).issues) {
+      const attribute = String(issue.path?.[0] ?? K.RequestField)
+      problems.push({ attribute, message: issue.message })
+      if (K.isAttributeKey(attribute)) failed.add(attribute)
+    }
+    if (failed.size === before) break
+  }
+  return { attributes: {}, problems, failed: new Set(K.AttributeKeys) }
+}
+
+/** `parseAttributes` as a plain function, for callers outside Effect. */
+export const decodeAttributes = (
+  context: Readonly<Record<string, string>>,
+  pod: PodInfo,
+  volumeMountGroup?: string,
+): Result.Result<CertificateSpec, InvalidAttributes> => {
+  const problems: Array<AttributeProblem> = []
+  const raw: Partial<Record<K.AttributeKey, string>> = {}
+  const annotations: Record<string, string> = {}
+  for (const [key, value] of Object.entries(context)) {
+    const kind = classifyKey(key)
+    switch (kind._tag) {
+      case "Attribute":
+        // As upstream does, an empty value means the attribute is not set.
+        if (value !== "") raw[kind.key] = value
+        break
+      case "Annotation":
+        annotations[key] = value
+        break
+      case "Unknown":
+        problems.push({ attribute: key, message: kind.message })
+        break
+      case "Kubelet":
+        break
+    }
+  }
+  const quote = makeQuote(raw[K.Pkcs12PasswordKey])
+  const schema = makeAttributesSchema({ variables: variablesOf(pod), quote })
+  const decoded = decodeEach(schema, raw)
+  problems.push(...decoded.problems)
+
+  const input: Rules.RuleInput = { attributes: decoded.attributes, raw, failed: decoded.failed, quote }
+  const resolved = {
+    issuerRef: Rules.issuerRef(input),
+    subject: Rules.subject(input),
+    identity: Rules.identity(input),
+    key: Rules.key(input),
+    lifetime: Rules.lifetime(input),
+    pkcs12: Rules.pkcs12(input),
+    files: Rules.files(input),
+    fsGroup: Rules.fsGroup(input, volumeMountGroup),
+  }
+  const outcomes: ReadonlyArray<Rules.Resolved<unknown>> = Object.values(resolved)
+  for (const outcome of outcomes) {
+    if (Result.isFailure(outcome)) problems.push(...outcome.failure)
+  }
+  const invalid = () => new InvalidAttributes({ problems: ordered(problems) })
+  if (problems.length > 0) return Result.fail(invalid())
+
+  const a = decoded.attributes
+  return Result.mapBoth(Result.all(resolved), {
+    onFailure: invalid,
+    onSuccess: (r): CertificateSpec => ({
+      issuerRef: r.issuerRef,
+      ...(r.subject.literalSubject === undefined ? {} : { literalSubject: r.subject.literalSubject }),
+      subject: r.subject.subject,
+      dnsNames: a[K.DnsNamesKey] ?? [],
+      ipAddresses: a[K.IpSansKey] ?? [],
+      uris: a[K.UriSansKey] ?? [],
+      duration: r.lifetime.duration,
+      isCA: a[K.IsCaKey] ?? false,
+      usages: a[K.KeyUsagesKey] ?? Rules.Defaults.usages,
+      key: r.key,
+      files: r.files,
+      ...(r.fsGroup === undefined ? {} : { fsGroup: r.fsGroup }),
+      ...(r.lifetime.renewBefore === undefined ? {} : { renewBefore: r.lifetime.renewBefore }),
+      reusePrivateKey: a[K.ReusePrivateKeyKey] ?? false,
+      ...(r.pkcs12 === undefined ? {} : { pkcs12: r.pkcs12 }),
+      annotations,
+    }),
+  })
+}
+
+/**
+ * Decodes a volume's `volume_context` (attributes plus kubelet's keys) for the pod
+ * mounting it. `volumeMountGroup` is kubelet's `volume_mount_group` (the pod's
+ * fsGroup), used when `fs-group` is not set.
+ */
+export const parseAttributes: (
+  context: Readonly<Record<string, string>>,
+  pod: PodInfo,
+  volumeMountGroup?: string,
+) => Effect.Effect<CertificateSpec, InvalidAttributes> = Effect.fn("parseAttributes")(function* (
+  context: Readonly<Record<string, string>>,
+  pod: PodInfo,
+  volumeMountGroup?: string,
+) {
+  return yield* Result.match(decodeAttributes(context, pod, volumeMountGroup), {
+    onSuccess: (spec) => Effect.succeed(spec),
+    onFailure: (error) => Effect.fail(error),
+  })
+})
