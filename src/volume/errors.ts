@@ -1,0 +1,49 @@
+/** Errors of the volume layer: local storage and mounts, and per-volume contention. */
+import { Schema } from "effect"
+
+/** A filesystem operation under the data root failed; the message has path and errno. */
+export class StorageError extends Schema.TaggedError<StorageError>()("StorageError", {
+  operation: Schema.String,
+  path: Schema.String,
+  reason: Schema.String,
+}) {
+  override get message(): string {
+    return `${this.operation} ${this.path}: ${this.reason}`
+  }
+}
+
+/** mount/umount failed; the message has the target and what the kernel said. */
+export class MountError extends Schema.TaggedError<MountError>()("MountError", {
+  operation: Schema.String,
+  target: Schema.String,
+  reason: Schema.String,
+}) {
+  override get message(): string {
+    return `${this.operation} ${this.target}: ${this.reason}`
+  }
+}
+
+/** Another operation on the same volume did not finish before this call's deadline. */
+export class VolumeBusy extends Schema.TaggedError<VolumeBusy>()("VolumeBusy", {
+  volumeId: Schema.String,
+}) {
+  override get message(): string {
+    return `another operation on volume ${this.volumeId} is still in progress; retry`
+  }
+}
+
+/** --use-token-request is on but kubelet sent no token for the API server audience. */
+export class TokenMissing extends Schema.TaggedError<TokenMissing>()("TokenMissing", {}) {
+  override get message(): string {
+    return 'the driver runs with --use-token-request but kubelet sent no service account token: set tokenRequests: [{audience: ""}] on the CSIDriver object'
+  }
+}
+
+/** Reason text of a thrown Node.js error, with its errno code when it has one. */
+export const reasonOf = (cause: unknown): string => {
+  if (cause instanceof Error) {
+    const code = (cause as NodeJS.ErrnoException).code
+    return code !== undefined && !cause.message.includes(code) ? `${code}: ${cause.message}` : cause.message
+  }
+  return String(cause)
+}

@@ -1,0 +1,136 @@
+/**
+ * Mounts on the node: the tmpfs under the data root, the read-only bind of a volume's
+ * data/ into the pod's target path, and unmounting it again. The live layer runs
+ * util-linux `mount`/`umount` (so the driver needs CAP_SYS_ADMIN in the host's mount
+ * namespace) and reads `/proc/self/mountinfo` to learn what is mounted where.
+ */
+import { execFile } from "node:child_process"
+import * as fs from "node:fs/promises"
+import * as path from "node:path"
+import { promisify } from "node:util"
+import { Context, Effect, Layer, Option } from "effect"
+import { MountError, reasonOf } from "./errors.js"
+import { type MountInfoEntry, mountsAt, parseMountInfo } from "./mountinfo.js"
+
+export class Mounter extends Context.Service<
+  Mounter,
+  {
+    /** mkdir -p; mounts a tmpfs (mode 0700) unless `path` already is a tmpfs mount point. */
+    readonly ensureTmpfs: (path: string) => Effect.Effect<void, MountError>
+    /** mkdir -p target (0750); unless it is already a mount point, bind `source` there read-only. */
+    readonly bindReadOnly: (source: string, target: string) => Effect.Effect<void, MountError>
+    /** Unmounts every mount stacked on `target`, then removes the (empty) directory; idempotent. */
+    readonly unmount: (target: string) => Effect.Effect<void, MountError>
+    readonly isMountPoint: (path: string) => Effect.Effect<boolean, MountError>
+  }
+>()("csi/Mounter") {
+  static readonly layer = Layer.sync(Mounter, () => makeMounter())
+}
+
+/** Stacked mounts on one target deeper than this mean something else keeps mounting there. */
+const maxStackedMounts = 32
+
+const execFileAsync = promisify(execFile)
+
+/** What mount(8) printed (or the errno when it did not run), with its exit status. */
+const commandFailure = (cause: unknown): string => {
+  const failure = cause as { readonly stderr?: unknown; readonly code?: unknown }
+  // mount(8) wraps its message over lines; one line reads better in a status message
+  const stderr =
+    typeof failure.stderr === "string"
+      ? failure.stderr
+          .split("\n")
+          .map((line) => line.trim())
+          .filter((line) => line !== "")
+          .join(" ")
+      : ""
+  if (stderr === "") return reasonOf(cause)
+  return typeof failure.code === "number" ? `${stderr} (exit status ${failure.code})` : stderr
+}
+
+/** Thin adapter: one run of `command args`, failure as a MountError naming the target. */
+const run = (operation: string, target: string, command: string, args: ReadonlyArray<string>) =>
+  Effect.tryPromise({
+    try: () => execFileAsync(command, [...args], { encoding: "utf8" }),
+    catch: (cause) => new MountError({ operation, target, reason: commandFailure(cause) }),
+  }).pipe(Effect.asVoid)
+
+const tryFs = <A>(operation: string, target: string, call: () => Promise<A>) =>
+  Effect.tryPromise({
+    try: call,
+    catch: (cause) => new MountError({ operation, target, reason: reasonOf(cause) }),
+  })
+
+/** ENOENT is `none`: the path is not there. */
+const tryFsIfExists = <A>(operation: string, target: string, call: () => Promise<A>) =>
+  tryFs(operation, target, () =>
+    call().then(Option.some<A>, (cause: unknown) =>
+      (cause as NodeJS.ErrnoException | undefined)?.code === "ENOENT"
+        ? Option.none<A>()
+        : Promise.reject(cause),
+    ),
+  )
+
+const makeMounter = (mountInfoPath = "/proc/self/mountinfo"): Mounter["Service"] => {
+  const readMounts = (operation: string, target: string) =>
+    tryFs(operation, target, () => fs.readFile(mountInfoPath, "utf8")).pipe(Effect.map(parseMountInfo))
+
+  /** The mounts at `target` (resolved like the kernel shows it), topmost last; none when it does not exist. */
+  const mountsOn = (operation: string, target: string) =>
+    Effect.gen(function* () {
+      const real = yield* tryFsIfExists(operation, target, () => fs.realpath(path.resolve(target)))
+      if (Option.isNone(real)) return Option.none<{ real: string; mounts: ReadonlyArray<MountInfoEntry> }>()
+      const mounts = mountsAt(yield* readMounts(operation, target), real.value)
+      return Option.some({ real: real.value, mounts })
+    })
+
+  const isMountPoint = Effect.fn("Mounter.isMountPoint")(function* (target: string) {
+    const found = yield* mountsOn("isMountPoint", target)
+    return Option.isSome(found) && found.value.mounts.length > 0
+  })
+
+  const mkdirP = (operation: string, target: string, mode: number) =>
+    tryFs(operation, target, () => fs.mkdir(target, { recursive: true, mode }))
+
+  return Mounter.of({
+    isMountPoint,
+
+    ensureTmpfs: Effect.fn("Mounter.ensureTmpfs")(function* (target: string) {
+      yield* mkdirP("ensureTmpfs", target, 0o700)
+      const found = yield* mountsOn("ensureTmpfs", target)
+      const top = Option.flatMap(found, ({ mounts }) => Option.fromNullishOr(mounts.at(-1)))
+      if (Option.isSome(top) && top.value.fsType === "tmpfs") return
+      yield* run("ensureTmpfs", target, "mount", ["-t", "tmpfs", "-o", "mode=0700", "tmpfs", target])
+    }),
+
+    bindReadOnly: Effect.fn("Mounter.bindReadOnly")(function* (source: string, target: string) {
+      yield* mkdirP("bindReadOnly", target, 0o750)
+      if (yield* isMountPoint(target)) return
+      yield* run("bindReadOnly", target, "mount", ["--bind", source, target])
+      // a bind mount ignores `ro` in the same call on older kernels; remounting applies it
+      yield* run("bindReadOnly", target, "mount", ["-o", "remount,bind,ro", target]).pipe(
+        Effect.onError(() => Effect.ignore(run("bindReadOnly", target, "umount", [target]))),
+      )
+    }),
+
+    unmount: Effect.fn("Mounter.unmount")(function* (target: string) {
+      for (let round = 0; yield* isMountPoint(target); round++) {
+        if (round >= maxStackedMounts) {
+          return yield* new MountError({
+            operation: "unmount",
+            target,
+            reason: `still a mount point after ${maxStackedMounts} unmounts`,
+          })
+        }
+        yield* run("unmount", target, "umount", [target]).pipe(
+          // lost a race with another unmount: fine as long as nothing is mounted there now
+          Effect.catch((error) =>
+            Effect.flatMap(isMountPoint(target), (mounted) => (mounted ? Effect.fail(error) : Effect.void)),
+          ),
+        )
+      }
+      // rmdir, not rm -rf: anything left inside is not ours to delete
+      yield* tryFsIfExists("unmount", target, () => fs.rmdir(target))
+    }),
+  })
+}

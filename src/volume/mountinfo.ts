@@ -1,0 +1,56 @@
+/**
+ * Parser for `/proc/self/mountinfo` (proc(5)): which paths are mount points, and of
+ * what. The Mounter reads it instead of comparing device numbers, because a bind
+ * mount of a directory on the same filesystem keeps the device number of its parent.
+ */
+
+export interface MountInfoEntry {
+  /** Where it is mounted, unescaped. */
+  readonly mountPoint: string
+  /** The directory of the source filesystem that appears at the mount point (`/` unless a bind mount). */
+  readonly root: string
+  readonly fsType: string
+  readonly source: string
+  /** Per-mount options, e.g. `ro`, `nosuid`, `relatime`. */
+  readonly mountOptions: ReadonlyArray<string>
+  /** Per-superblock options, e.g. `mode=700`, `size=…`. */
+  readonly superOptions: ReadonlyArray<string>
+}
+
+/** The kernel writes space, tab, newline and backslash in paths as three-digit octal escapes (`\040`). */
+export const unescapeOctal = (field: string): string =>
+  field.replace(/\\([0-7]{3})/g, (_, octal: string) => String.fromCharCode(Number.parseInt(octal, 8)))
+
+/**
+ * One line: `id parent major:minor root mountPoint options [optional fields…] - fsType source superOptions`.
+ * The number of optional fields varies (shared:N, master:N, …), so the `-` separator anchors the tail.
+ */
+export const parseMountInfoLine = (line: string): MountInfoEntry | undefined => {
+  const fields = line.trim().split(" ")
+  const separator = fields.indexOf("-", 6)
+  if (fields.length < 7 || separator < 0 || fields.length < separator + 3) return undefined
+  return {
+    root: unescapeOctal(fields[3]!),
+    mountPoint: unescapeOctal(fields[4]!),
+    mountOptions: fields[5]!.split(","),
+    fsType: fields[separator + 1]!,
+    source: unescapeOctal(fields[separator + 2]!),
+    superOptions: (fields[separator + 3] ?? "").split(",").filter((option) => option !== ""),
+  }
+}
+
+/** Every well-formed line, in order (later lines are mounted on top of earlier ones). */
+export const parseMountInfo = (text: string): ReadonlyArray<MountInfoEntry> =>
+  text
+    .split("\n")
+    .filter((line) => line.trim() !== "")
+    .flatMap((line) => {
+      const entry = parseMountInfoLine(line)
+      return entry === undefined ? [] : [entry]
+    })
+
+/** The entries mounted at `path` (several when mounts are stacked), last = topmost. */
+export const mountsAt = (
+  entries: ReadonlyArray<MountInfoEntry>,
+  path: string,
+): ReadonlyArray<MountInfoEntry> => entries.filter((entry) => entry.mountPoint === path)

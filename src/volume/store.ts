@@ -1,0 +1,348 @@
+/**
+ * The driver's local state, one directory per volume under the data root (a tmpfs, so
+ * nothing outlives the node's boot):
+ *
+ *   <root>/<volumeId>/            0700
+ *   <root>/<volumeId>/metadata.json  0600, replaced atomically (temp file, fsync, rename)
+ *   <root>/<volumeId>/<secret>     0600, root-only: pending private key, PKCS#12 password
+ *   <root>/<volumeId>/data/        0550, group = fsGroup; the atomic writer's file sets
+ *
+ * Only data/ is bind-mounted into the pod; secrets never go there. The live layer also
+ * registers a liveness check proving the root still takes writes.
+ */
+import { randomBytes } from "node:crypto"
+import * as fs from "node:fs/promises"
+import * as path from "node:path"
+import { Context, Effect, Layer, Option, Redacted, Schema } from "effect"
+import type { PodInfo } from "../attributes/spec.js"
+import { Config } from "../config.js"
+import { Health } from "../observability/health.js"
+import {
+  type FileToWrite,
+  fsyncPath,
+  isPlainName,
+  mkdirIfMissing,
+  readCurrent,
+  removeTree,
+  tryFs,
+  tryFsIfExists,
+  writeAtomically,
+} from "./atomic-writer.js"
+import { StorageError } from "./errors.js"
+
+export interface Issuance {
+  readonly requestName: string
+  readonly notBefore: string
+  readonly notAfter: string
+  readonly nextIssuanceAt: string
+}
+
+export interface VolumeMetadata {
+  readonly volumeId: string
+  readonly targetPath: string
+  readonly pod: PodInfo
+  /** volume_context minus anything secret (the caller strips tokens and the PKCS#12 password). */
+  readonly attributes: Readonly<Record<string, string>>
+  readonly volumeMountGroup?: string
+  /** ISO 8601. */
+  readonly createdAt: string
+  readonly issuance?: Issuance
+  readonly pendingRequest?: { readonly namespace: string; readonly name: string }
+}
+
+const PodInfoSchema = Schema.Struct({
+  name: Schema.String,
+  namespace: Schema.String,
+  uid: Schema.String,
+  serviceAccountName: Schema.String,
+})
+
+/** metadata.json's shape; unknown keys are ignored so a newer driver's file still reads. */
+export const VolumeMetadataSchema: Schema.Codec<VolumeMetadata> = Schema.Struct({
+  volumeId: Schema.String,
+  targetPath: Schema.String,
+  pod: PodInfoSchema,
+  attributes: Schema.Record(Schema.String, Schema.String),
+  volumeMountGroup: Schema.optionalKey(Schema.String),
+  createdAt: Schema.String,
+  issuance: Schema.optionalKey(
+    Schema.Struct({
+      requestName: Schema.String,
+      notBefore: Schema.String,
+      notAfter: Schema.String,
+      nextIssuanceAt: Schema.String,
+    }),
+  ),
+  pendingRequest: Schema.optionalKey(Schema.Struct({ namespace: Schema.String, name: Schema.String })),
+})
+
+const MetadataJson = Schema.fromJsonString(VolumeMetadataSchema)
+const encodeMetadata = Schema.encodeEffect(MetadataJson)
+const decodeMetadata = Schema.decodeUnknownEffect(MetadataJson)
+
+export interface VolumeList {
+  readonly volumes: ReadonlyArray<VolumeMetadata>
+  /** Volume directories without readable metadata (absent or corrupt). */
+  readonly orphans: ReadonlyArray<string>
+}
+
+export const metadataFile = "metadata.json"
+export const dataDirName = "data"
+
+/** Defence in depth: the caller validated already, but a `/` or `..` here would escape the root. */
+export const isValidVolumeId = (volumeId: string): boolean =>
+  volumeId !== "" &&
+  volumeId !== "." &&
+  volumeId !== ".." &&
+  !volumeId.includes("/") &&
+  !volumeId.includes("\0")
+
+/** Secrets sit beside metadata.json and data/, so those names (and dot-files, used for temp files) are refused. */
+export const isValidSecretName = (name: string): boolean =>
+  isPlainName(name) && !name.startsWith(".") && name !== metadataFile && name !== dataDirName
+
+export class VolumeStore extends Context.Service<
+  VolumeStore,
+  {
+    /** Creates the volume directory and writes its metadata (replacing any already there). */
+    readonly register: (meta: VolumeMetadata) => Effect.Effect<void, StorageError>
+    /** None when the volume directory or its metadata is absent; corrupt metadata fails. */
+    readonly read: (volumeId: string) => Effect.Effect<Option.Option<VolumeMetadata>, StorageError>
+    /** Read, apply `f`, write back; fails when the volume is not registered. */
+    readonly update: (
+      volumeId: string,
+      f: (meta: VolumeMetadata) => VolumeMetadata,
+    ) => Effect.Effect<VolumeMetadata, StorageError>
+    readonly list: () => Effect.Effect<VolumeList, StorageError>
+    /** rm -rf of the volume directory; removing an absent volume succeeds. */
+    readonly remove: (volumeId: string) => Effect.Effect<void, StorageError>
+    /** The directory to bind-mount into the pod. */
+    readonly dataDir: (volumeId: string) => string
+    /** Replaces the volume's file set atomically: files 0440, group-owned by `group` when given. */
+    readonly writeFiles: (
+      volumeId: string,
+      files: ReadonlyArray<FileToWrite>,
+      group: number | undefined,
+    ) => Effect.Effect<void, StorageError>
+    /** A file of the current set; none when absent. */
+    readonly readFile: (
+      volumeId: string,
+      name: string,
+    ) => Effect.Effect<Option.Option<Uint8Array>, StorageError>
+    /** A root-only (0600) file outside data/, replaced atomically. */
+    readonly writeSecret: (
+      volumeId: string,
+      name: string,
+      data: Redacted.Redacted<string>,
+    ) => Effect.Effect<void, StorageError>
+    readonly readSecret: (
+      volumeId: string,
+      name: string,
+    ) => Effect.Effect<Option.Option<Redacted.Redacted<string>>, StorageError>
+    /** Idempotent. */
+    readonly removeSecret: (volumeId: string, name: string) => Effect.Effect<void, StorageError>
+  }
+>()("csi/VolumeStore") {
+  /** Files under `root`, without the health check (for tools and tests). */
+  static readonly make = (root: string): VolumeStore["Service"] => makeStore(root)
+
+  /** Files under `Config.dataRoot`, plus the `data-root` liveness check. */
+  static readonly layer = Layer.effect(
+    VolumeStore,
+    Effect.gen(function* () {
+      const config = yield* Config
+      const health = yield* Health
+      yield* health.register({ name: "data-root", kind: "liveness", run: probeDataRoot(config.dataRoot) })
+      return makeStore(config.dataRoot)
+    }),
+  )
+}
+
+const invalid = (operation: string, target: string, reason: string) =>
+  Effect.fail(new StorageError({ operation, path: target, reason }))
+
+const randomSuffix = () => randomBytes(6).toString("hex")
+
+/** Temp file in the same directory, fsync, rename over `target`, fsync the directory. */
+const replaceFile = (operation: string, target: string, data: string, mode: number) =>
+  Effect.gen(function* () {
+    const tmp = path.join(path.dirname(target), `.${path.basename(target)}.${randomSuffix()}.tmp`)
+    yield* tryFs(operation, target, async () => {
+      const handle = await fs.open(tmp, "wx", mode)
+      await (async () => {
+        await handle.writeFile(data)
+        await handle.chmod(mode)
+        await handle.sync()
+      })().finally(() => handle.close())
+      await fs.rename(tmp, target)
+    }).pipe(Effect.onError(() => Effect.ignore(tryFsIfExists(operation, tmp, () => fs.unlink(tmp)))))
+    yield* fsyncPath(operation, path.dirname(target))
+  })
+
+const makeStore = (root: string): VolumeStore["Service"] => {
+  const volumeDir = (volumeId: string) => path.join(root, volumeId)
+  const metadataPath = (volumeId: string) => path.join(root, volumeId, metadataFile)
+  const dataDir = (volumeId: string) => path.join(root, volumeId, dataDirName)
+
+  const checkId = (operation: string, volumeId: string) =>
+    isValidVolumeId(volumeId)
+      ? Effect.void
+      : invalid(operation, path.join(root, volumeId), "invalid volume id")
+
+  const checkSecretName = (operation: string, volumeId: string, name: string) =>
+    isValidSecretName(name)
+      ? Effect.void
+      : invalid(operation, path.join(root, volumeId, name), "invalid secret name")
+
+  const checkRegistered = (operation: string, volumeId: string) =>
+    tryFsIfExists(operation, volumeDir(volumeId), () => fs.lstat(volumeDir(volumeId))).pipe(
+      Effect.flatMap((stat) =>
+        Option.isSome(stat)
+          ? Effect.void
+          : invalid(operation, volumeDir(volumeId), "volume is not registered"),
+      ),
+    )
+
+  const writeMetadata = (operation: string, meta: VolumeMetadata) =>
+    encodeMetadata(meta).pipe(
+      Effect.mapError(
+        (error) => new StorageError({ operation, path: metadataPath(meta.volumeId), reason: error.message }),
+      ),
+      Effect.flatMap((json) => replaceFile(operation, metadataPath(meta.volumeId), json, 0o600)),
+    )
+
+  const read = Effect.fn("VolumeStore.read")(function* (volumeId: string) {
+    yield* checkId("read", volumeId)
+    const file = metadataPath(volumeId)
+    const text = yield* tryFsIfExists("read", file, () => fs.readFile(file, "utf8"))
+    if (Option.isNone(text)) return Option.none<VolumeMetadata>()
+    const meta = yield* decodeMetadata(text.value).pipe(
+      Effect.mapError(
+        (error) =>
+          new StorageError({ operation: "read", path: file, reason: `corrupt metadata: ${error.message}` }),
+      ),
+    )
+    return Option.some(meta)
+  })
+
+  return VolumeStore.of({
+    register: Effect.fn("VolumeStore.register")(function* (meta: VolumeMetadata) {
+      yield* checkId("register", meta.volumeId)
+      const dir = volumeDir(meta.volumeId)
+      yield* mkdirIfMissing(dir, 0o700)
+      yield* tryFs("register", dir, () => fs.chmod(dir, 0o700))
+      yield* writeMetadata("register", meta)
+    }),
+
+    read,
+
+    update: Effect.fn("VolumeStore.update")(function* (
+      volumeId: string,
+      f: (meta: VolumeMetadata) => VolumeMetadata,
+    ) {
+      const current = yield* read(volumeId)
+      if (Option.isNone(current))
+        return yield* invalid("update", metadataPath(volumeId), "volume is not registered")
+      const next = f(current.value)
+      if (next.volumeId !== volumeId) {
+        return yield* invalid(
+          "update",
+          metadataPath(volumeId),
+          `update changed the volume id to ${next.volumeId}`,
+        )
+      }
+      yield* writeMetadata("update", next)
+      return next
+    }),
+
+    list: Effect.fn("VolumeStore.list")(function* () {
+      const entries = yield* tryFsIfExists("list", root, () => fs.readdir(root, { withFileTypes: true }))
+      const dirs = Option.getOrElse(entries, () => [])
+        .filter((entry) => entry.isDirectory())
+        .map((entry) => entry.name)
+        .sort()
+      const volumes: Array<VolumeMetadata> = []
+      const orphans: Array<string> = []
+      for (const name of dirs) {
+        const meta = yield* Effect.option(read(name))
+        if (Option.isSome(meta) && Option.isSome(meta.value)) volumes.push(meta.value.value)
+        else orphans.push(name)
+      }
+      return { volumes, orphans }
+    }),
+
+    remove: Effect.fn("VolumeStore.remove")(function* (volumeId: string) {
+      yield* checkId("remove", volumeId)
+      yield* removeTree(volumeDir(volumeId))
+    }),
+
+    dataDir,
+
+    writeFiles: Effect.fn("VolumeStore.writeFiles")(function* (
+      volumeId: string,
+      files: ReadonlyArray<FileToWrite>,
+      group: number | undefined,
+    ) {
+      yield* checkId("write", volumeId)
+      yield* checkRegistered("write", volumeId)
+      yield* writeAtomically(dataDir(volumeId), files, group)
+    }),
+
+    readFile: Effect.fn("VolumeStore.readFile")(function* (volumeId: string, name: string) {
+      yield* checkId("read", volumeId)
+      return yield* readCurrent(dataDir(volumeId), name)
+    }),
+
+    writeSecret: Effect.fn("VolumeStore.writeSecret")(function* (
+      volumeId: string,
+      name: string,
+      data: Redacted.Redacted<string>,
+    ) {
+      yield* checkId("write", volumeId)
+      yield* checkSecretName("write", volumeId, name)
+      yield* checkRegistered("write", volumeId)
+      yield* replaceFile("write", path.join(volumeDir(volumeId), name), Redacted.value(data), 0o600)
+    }),
+
+    readSecret: Effect.fn("VolumeStore.readSecret")(function* (volumeId: string, name: string) {
+      yield* checkId("read", volumeId)
+      yield* checkSecretName("read", volumeId, name)
+      const file = path.join(volumeDir(volumeId), name)
+      const text = yield* tryFsIfExists("read", file, () => fs.readFile(file, "utf8"))
+      return Option.map(text, (value) => Redacted.make(value))
+    }),
+
+    removeSecret: Effect.fn("VolumeStore.removeSecret")(function* (volumeId: string, name: string) {
+      yield* checkId("remove", volumeId)
+      yield* checkSecretName("remove", volumeId, name)
+      const file = path.join(volumeDir(volumeId), name)
+      yield* tryFsIfExists("remove", file, () => fs.unlink(file))
+    }),
+  })
+}
+
+/**
+ * Proves `root` takes writes now: write, fsync, read back and delete a small probe file.
+ * A read-only, removed or replaced root fails; a wedged one trips Health's timeout.
+ */
+export const probeDataRoot = (root: string): Effect.Effect<void, string> =>
+  Effect.suspend(() => {
+    // a fresh name per run: a probe left behind by a crash must not block the next one
+    const probe = path.join(root, `.probe-${process.pid}-${randomSuffix()}`)
+    const token = randomSuffix()
+    return Effect.gen(function* () {
+      yield* tryFs("write", probe, async () => {
+        const handle = await fs.open(probe, "wx", 0o600)
+        await (async () => {
+          await handle.writeFile(token)
+          await handle.sync()
+        })().finally(() => handle.close())
+      })
+      const back = yield* tryFs("read", probe, () => fs.readFile(probe, "utf8"))
+      if (back !== token) return yield* invalid("read", probe, "probe file read back different content")
+      yield* tryFs("remove", probe, () => fs.unlink(probe))
+    }).pipe(
+      Effect.onError(() => Effect.ignore(tryFsIfExists("remove", probe, () => fs.unlink(probe)))),
+      Effect.mapError((error) => error.message),
+    )
+  })

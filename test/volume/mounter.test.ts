@@ -1,0 +1,210 @@
+import { execFile, spawnSync } from "node:child_process"
+import * as fs from "node:fs/promises"
+import * as os from "node:os"
+import * as path from "node:path"
+import { promisify } from "node:util"
+import { assert, describe, it } from "@effect/vitest"
+import { Effect } from "effect"
+import { RecordingMounter } from "../../src/testing/recording-mounter.js"
+import { MountError } from "../../src/volume/errors.js"
+import { Mounter } from "../../src/volume/mounter.js"
+import { mountsAt, parseMountInfo, parseMountInfoLine, unescapeOctal } from "../../src/volume/mountinfo.js"
+import { mountScenario } from "./mount-scenario.js"
+
+describe("mountinfo parsing", () => {
+  const sample = [
+    "22 27 0:21 / /proc rw,relatime - proc proc rw",
+    "27 1 259:1 / / rw,relatime shared:1 - ext4 /dev/nvme0n1p1 rw,errors=remount-ro",
+    "63 27 0:39 / /var/lib/kubelet/pods/a\\040b/volumes/kubernetes.io~csi/pvc\\011x/mount ro,relatime shared:30 master:4 - tmpfs tmpfs rw,mode=700",
+    "64 27 0:40 /csi-data-dir/vol\\1341/data /mnt/back\\134slash\\012nl rw - tmpfs csi\\040tmpfs rw,size=1024k",
+    "65 27 0:41 / /no/optional/fields rw - overlay overlay",
+    "garbage line",
+    "",
+  ].join("\n")
+
+  it("reads mount point, fs type and options, unescaping octal escapes", () => {
+    const entries = parseMountInfo(sample)
+    assert.strictEqual(entries.length, 5)
+    assert.deepStrictEqual(entries[2], {
+      root: "/",
+      mountPoint: "/var/lib/kubelet/pods/a b/volumes/kubernetes.io~csi/pvc\tx/mount",
+      mountOptions: ["ro", "relatime"],
+      fsType: "tmpfs",
+      source: "tmpfs",
+      superOptions: ["rw", "mode=700"],
+    })
+    assert.deepStrictEqual(entries[3], {
+      root: "/csi-data-dir/vol\\1/data",
+      mountPoint: "/mnt/back\\slash\nnl",
+      mountOptions: ["rw"],
+      fsType: "tmpfs",
+      source: "csi tmpfs",
+      superOptions: ["rw", "size=1024k"],
+    })
+    assert.strictEqual(entries[1]?.fsType, "ext4")
+    assert.deepStrictEqual(entries[4]?.superOptions, [])
+  })
+
+  it("skips malformed lines and finds stacked mounts in order", () => {
+    assert.strictEqual(parseMountInfoLine("1 2 3:4 / /x rw shared:1"), undefined)
+    const stacked = parseMountInfo(
+      [
+        "70 27 0:50 / /t rw - tmpfs tmpfs rw",
+        "71 70 0:51 / /t ro - ext4 /dev/sda rw",
+        "72 27 0:52 / /u rw - tmpfs a rw",
+      ].join("\n"),
+    )
+    assert.deepStrictEqual(
+      mountsAt(stacked, "/t").map((m) => m.fsType),
+      ["tmpfs", "ext4"],
+    )
+    assert.deepStrictEqual(mountsAt(stacked, "/t/"), [])
+    assert.strictEqual(unescapeOctal("a\\040b\\134c\\12"), "a b\\c\\12")
+  })
+
+  it("parses this machine's own mountinfo", async () => {
+    const text = await fs.readFile("/proc/self/mountinfo", "utf8")
+    const entries = parseMountInfo(text)
+    assert.strictEqual(entries.length, text.trim().split("\n").length)
+    assert.isTrue(entries.some((entry) => entry.mountPoint === "/"))
+  })
+})
+
+const isRoot = process.getuid?.() === 0
+const canUnshare = isRoot && spawnSync("unshare", ["-m", "--propagation", "private", "true"]).status === 0
+if (!canUnshare) {
+  console.log(
+    "mounter.test.ts: skipping real mounts — they need root and `unshare -m` (a private mount namespace keeps them from leaking)",
+  )
+}
+
+const node = path.resolve("node_modules/.bin/node")
+const fixture = path.resolve("test/volume/mount-fixture.ts")
+
+/** Runs one fixture scenario in a private mount namespace over a fresh base directory. */
+const runFixture = async (scenario: string): Promise<Record<string, unknown>> => {
+  const base = await fs.mkdtemp(path.join(os.tmpdir(), "csi-mount-"))
+  const { stdout } = await promisify(execFile)(
+    "unshare",
+    ["-m", "--propagation", "private", node, fixture, scenario, base],
+    { timeout: 30_000 },
+  ).finally(() =>
+    // the namespace died with the child, taking its mounts; only directories remain here
+    fs.rm(base, { recursive: true, force: true }),
+  )
+  const result = JSON.parse(stdout) as { ok?: Record<string, unknown>; failure?: string }
+  if (result.ok === undefined) assert.fail(`fixture ${scenario} failed: ${result.failure}`)
+  return result.ok
+}
+
+describe.skipIf(!canUnshare)("Mounter (live, in a private mount namespace)", () => {
+  it("ensureTmpfs mounts a 0700 tmpfs once, however often it is called", async () => {
+    const result = await runFixture("tmpfs")
+    assert.strictEqual(result.before, false)
+    assert.strictEqual(result.after, true)
+    const tmpfs = { fsType: "tmpfs", mountOptions: ["rw", "relatime"], superOptions: ["rw", "mode=700"] }
+    assert.deepStrictEqual(result.first, [tmpfs])
+    assert.deepStrictEqual(result.second, [tmpfs])
+    assert.strictEqual(result.rootMode, 0o700)
+  })
+
+  it("bindReadOnly shows the source read-only at the target, once; a failed bind leaves nothing mounted", async () => {
+    const result = await runFixture("bind")
+    const first = result.first as Array<{ mountOptions: Array<string> }>
+    assert.strictEqual(first.length, 1)
+    assert.include(first[0]?.mountOptions, "ro")
+    assert.deepStrictEqual(result.second, result.first)
+    assert.strictEqual(result.readThrough, "cert-1")
+    assert.strictEqual(result.writeThrough, "EROFS")
+    assert.strictEqual(result.chmodThrough, "EROFS")
+    assert.strictEqual(result.laterThrough, "written after the bind")
+    assert.strictEqual(result.parentMode, 0o750)
+    const failure = result.failure as { tag: string; message: string }
+    assert.strictEqual(failure.tag, "MountError")
+    assert.match(
+      failure.message,
+      /^bindReadOnly \/.*\/pods\/uid-2\/mount: mount: .*no-such-source.* \(exit status 32\)$/,
+    )
+    assert.strictEqual(result.badTargetMounted, false)
+  })
+
+  it("unmount removes every stacked mount and the directory, is idempotent, and never deletes contents", async () => {
+    const result = await runFixture("unmount")
+    assert.deepStrictEqual(result.afterUnmount, { mounts: [], targetExists: false, sourceIntact: "cert-1" })
+    assert.strictEqual(result.stackedBefore, 2)
+    assert.deepStrictEqual(result.stackedAfter, { mounts: 0, exists: false })
+    const notEmpty = result.notEmpty as { tag: string; message: string }
+    assert.strictEqual(notEmpty.tag, "MountError")
+    assert.match(notEmpty.message, /^unmount \/.*\/full: ENOTEMPTY/)
+    assert.strictEqual(result.fullKept, true)
+    assert.strictEqual(result.rootMounted, false)
+  })
+
+  it("the data-root liveness probe fails on a read-only mount and passes on the tmpfs", async () => {
+    const result = await runFixture("health-ro")
+    assert.match(String(result.readOnly), /EROFS/)
+    assert.strictEqual(result.root, "passed")
+  })
+
+  it("RecordingMounter gives the same transcript as the live Mounter", async () => {
+    const live = await runFixture("parity")
+    const base = await fs.mkdtemp(path.join(os.tmpdir(), "csi-mount-fake-"))
+    const fake = await Effect.runPromise(
+      mountScenario(base).pipe(Effect.provide(RecordingMounter.layer)),
+    ).finally(() => fs.rm(base, { recursive: true, force: true }))
+    assert.deepStrictEqual(JSON.parse(JSON.stringify(fake)), live)
+    assert.deepStrictEqual(new Map(fake).get("target after bind"), true)
+  })
+})
+
+describe("RecordingMounter", () => {
+  it.effect("records calls in order and answers isMountPoint from its mounts", () =>
+    Effect.gen(function* () {
+      const mounter = yield* Mounter
+      const recording = yield* RecordingMounter
+      yield* mounter.ensureTmpfs("/csi-data-dir")
+      yield* mounter.bindReadOnly("/csi-data-dir/vol-1/data", "/pods/uid/mount/")
+      assert.isTrue(yield* mounter.isMountPoint("/pods/uid/mount"))
+      assert.deepStrictEqual(
+        yield* recording.mounts,
+        new Map([
+          ["/csi-data-dir", { kind: "tmpfs" as const }],
+          [
+            "/pods/uid/mount",
+            { kind: "bind" as const, source: "/csi-data-dir/vol-1/data", readOnly: true as const },
+          ],
+        ]),
+      )
+      yield* mounter.unmount("/pods/uid/mount")
+      assert.isFalse(yield* mounter.isMountPoint("/pods/uid/mount"))
+      assert.deepStrictEqual(yield* recording.calls, [
+        { operation: "ensureTmpfs", path: "/csi-data-dir" },
+        { operation: "bindReadOnly", source: "/csi-data-dir/vol-1/data", target: "/pods/uid/mount/" },
+        { operation: "isMountPoint", path: "/pods/uid/mount" },
+        { operation: "unmount", target: "/pods/uid/mount" },
+        { operation: "isMountPoint", path: "/pods/uid/mount" },
+      ])
+    }).pipe(Effect.provide(RecordingMounter.layer)),
+  )
+
+  it.effect("fails the next call (of an operation, when named) once, changing nothing", () =>
+    Effect.gen(function* () {
+      const mounter = yield* Mounter
+      const recording = yield* RecordingMounter
+      yield* recording.failNext("mount: permission denied", "bindReadOnly")
+      assert.isFalse(yield* mounter.isMountPoint("/t"))
+      const error = yield* Effect.flip(mounter.bindReadOnly("/s", "/t"))
+      assert.instanceOf(error, MountError)
+      assert.strictEqual(error.message, "bindReadOnly /t: mount: permission denied")
+      assert.isFalse(yield* mounter.isMountPoint("/t"))
+      yield* mounter.bindReadOnly("/s", "/t")
+      assert.isTrue(yield* mounter.isMountPoint("/t"))
+
+      yield* recording.failNext("umount: busy")
+      const next = yield* Effect.flip(mounter.unmount("/t"))
+      assert.strictEqual(next.operation, "unmount")
+      assert.isTrue(yield* mounter.isMountPoint("/t"))
+      assert.strictEqual((yield* recording.calls).length, 7)
+    }).pipe(Effect.provide(RecordingMounter.layer)),
+  )
+})
