@@ -1,0 +1,216 @@
+/**
+ * The CertificateRequests service: submit a request for a volume, wait for the
+ * issuer's answer through the node's one shared watch, and clean requests up.
+ * The live layer talks to the API server with @kubernetes/client-node; waiting
+ * never polls and never opens a watch of its own.
+ */
+import { randomUUID } from "node:crypto"
+import { Watch } from "@kubernetes/client-node"
+import { Context, Effect, Layer, Option, PubSub, type Redacted } from "effect"
+import { formatGoDuration } from "../attributes/duration.js"
+import type { CertificateSpec, PodInfo } from "../attributes/spec.js"
+import { Config } from "../config.js"
+import { Health } from "../observability/health.js"
+import { type CertificateRequest, describeConditions, outcomeOf } from "./certificate-request.js"
+import { apiErrorOf, KubeClient } from "./client.js"
+import { type KubeApiError, RequestDenied, RequestFailed, type RequestName } from "./errors.js"
+import { type Informer, makeInformer, watchStream } from "./informer.js"
+import { hashIdentifier, labelsFor, nodeSelector, volumeIdHashLabel } from "./labels.js"
+
+export interface SubmitInput {
+  readonly name: string
+  readonly volumeId: string
+  readonly pod: PodInfo
+  readonly spec: CertificateSpec
+  readonly csrPem: string
+  /** Create as the pod's service account (`--use-token-request`); else as the driver. */
+  readonly token: Redacted.Redacted<string> | undefined
+}
+
+export interface Issued {
+  readonly certificatePem: string
+  readonly caPem: string
+}
+
+export class CertificateRequests extends Context.Service<
+  CertificateRequests,
+  {
+    /** A fresh request name; record it before `submit` so a crash in between can resume. */
+    readonly newName: Effect.Effect<string>
+    readonly submit: (input: SubmitInput) => Effect.Effect<RequestName, KubeApiError>
+    /** Waits, without a deadline, until the request is issued, denied or failed. */
+    readonly awaitIssued: (
+      request: RequestName,
+      issuer: string,
+    ) => Effect.Effect<Issued, RequestDenied | RequestFailed>
+    /** Whether the request still exists, once the cache has been listed. */
+    readonly exists: (request: RequestName) => Effect.Effect<boolean>
+    /** The request's conditions in one line, for messages. */
+    readonly describe: (request: RequestName) => Effect.Effect<string>
+    readonly remove: (request: RequestName) => Effect.Effect<void, KubeApiError>
+    /** Deletes every request of the volume except `keep`. */
+    readonly removeForVolume: (volumeId: string, keep?: string) => Effect.Effect<void, KubeApiError>
+  }
+>()("csi/CertificateRequests") {
+  static readonly layer = Layer.effect(
+    CertificateRequests,
+    Effect.gen(function* () {
+      const config = yield* Config
+      const kube = yield* KubeClient
+      const health = yield* Health
+      const group = { group: "cert-manager.io", version: "v1", plural: "certificaterequests" }
+      const labelSelector = nodeSelector(config.nodeId)
+      const watch = new Watch(kube.kubeConfig)
+
+      const informer = yield* makeInformer({
+        list: kube
+          .call("list", "certificaterequests", () =>
+            kube.driver.customObjects.listClusterCustomObject({ ...group, labelSelector }),
+          )
+          .pipe(Effect.map(listResultOf)),
+        watch: (resourceVersion) =>
+          watchStream(
+            (onEvent, onDone) =>
+              watch.watch(
+                "/apis/cert-manager.io/v1/certificaterequests",
+                { labelSelector, resourceVersion, allowWatchBookmarks: true },
+                onEvent,
+                onDone,
+              ),
+            (cause) => apiErrorOf("watch", "certificaterequests", cause),
+          ),
+      })
+      yield* health.register({
+        name: "certificaterequest-watch",
+        kind: "readiness",
+        run: Effect.flatMap(informer.synced, (ok) =>
+          ok ? Effect.void : Effect.fail("not synced with the API server (list or watch failing)"),
+        ),
+      })
+
+      const submit = Effect.fn("CertificateRequests.submit")(function* (input: SubmitInput) {
+        const clients = input.token === undefined ? kube.driver : kube.forToken(input.token)
+        const body = requestBody(config.nodeId, input)
+        yield* kube
+          .call("create", "certificaterequests", () =>
+            clients.customObjects.createNamespacedCustomObject({
+              ...group,
+              namespace: input.pod.namespace,
+              body,
+            }),
+          )
+          .pipe(
+            // A retry after a lost response finds its own request already there.
+            Effect.catchIf(
+              (error) => error.status === 409,
+              () => Effect.void,
+            ),
+          )
+        return { namespace: input.pod.namespace, name: input.name }
+      })
+
+      const remove = (request: RequestName) =>
+        kube
+          .call("delete", "certificaterequests", () =>
+            kube.driver.customObjects.deleteNamespacedCustomObject({ ...group, ...request }),
+          )
+          .pipe(
+            Effect.catchIf(
+              (error) => error.status === 404,
+              () => Effect.void,
+            ),
+            Effect.asVoid,
+          )
+
+      const removeForVolume = (volumeId: string, keep?: string) =>
+        Effect.gen(function* () {
+          const hash = hashIdentifier(volumeId)
+          const stale = (yield* informer.all).filter(
+            (request) =>
+              request.metadata.labels?.[volumeIdHashLabel] === hash && request.metadata.name !== keep,
+          )
+          yield* Effect.forEach(stale, (request) => remove(request.metadata), {
+            concurrency: 4,
+            discard: true,
+          })
+        })
+
+      return CertificateRequests.of({
+        newName: Effect.sync(() => randomUUID()),
+        submit,
+        awaitIssued: (request, issuer) => awaitIssued(informer, request, issuer),
+        exists: (request) =>
+          informer.firstSync.pipe(
+            Effect.andThen(informer.get(request.namespace, request.name)),
+            Effect.map(Option.isSome),
+          ),
+        describe: (request) =>
+          informer
+            .get(request.namespace, request.name)
+            .pipe(Effect.map((cr) => describeConditions(Option.getOrUndefined(cr)))),
+        remove,
+        removeForVolume,
+      })
+    }),
+  )
+}
+
+const requestBody = (nodeId: string, input: SubmitInput) => ({
+  apiVersion: "cert-manager.io/v1",
+  kind: "CertificateRequest",
+  metadata: {
+    name: input.name,
+    namespace: input.pod.namespace,
+    labels: labelsFor(nodeId, input.volumeId),
+    annotations: input.spec.annotations,
+    // Garbage-collected with the pod even if the driver never gets to delete it.
+    ownerReferences: [{ apiVersion: "v1", kind: "Pod", name: input.pod.name, uid: input.pod.uid }],
+  },
+  spec: {
+    request: Buffer.from(input.csrPem, "utf8").toString("base64"),
+    issuerRef: input.spec.issuerRef,
+    duration: formatGoDuration(input.spec.duration),
+    isCA: input.spec.isCA,
+    usages: input.spec.usages,
+  },
+})
+
+const listResultOf = (body: unknown) => {
+  const list = body as { items?: ReadonlyArray<unknown>; metadata?: { resourceVersion?: string } } | null
+  return { items: list?.items ?? [], resourceVersion: list?.metadata?.resourceVersion ?? "" }
+}
+
+const awaitIssued = (informer: Informer, request: RequestName, issuer: string) =>
+  Effect.scoped(
+    Effect.gen(function* () {
+      const changes = yield* PubSub.subscribe(informer.changes)
+      let current: CertificateRequest | undefined = Option.getOrUndefined(
+        yield* informer.get(request.namespace, request.name),
+      )
+      const fields = { ...request, issuer }
+      while (true) {
+        if (current !== undefined) {
+          const outcome = outcomeOf(current)
+          switch (outcome._tag) {
+            case "Issued":
+              return { certificatePem: outcome.certificatePem, caPem: outcome.caPem }
+            case "Denied":
+              return yield* new RequestDenied({ ...fields, reason: outcome.reason, detail: outcome.message })
+            case "Failed":
+              return yield* new RequestFailed({ ...fields, reason: outcome.reason, detail: outcome.message })
+          }
+        }
+        const change = yield* PubSub.take(changes)
+        const { namespace, name } = change.request.metadata
+        if (namespace !== request.namespace || name !== request.name) continue
+        if (change._tag === "Delete") {
+          return yield* new RequestFailed({
+            ...fields,
+            reason: "Deleted",
+            detail: "the CertificateRequest was deleted before it was issued",
+          })
+        }
+        current = change.request
+      }
+    }),
+  )

@@ -1,0 +1,125 @@
+/**
+ * Access to the Kubernetes API through @kubernetes/client-node: loads the kubeconfig
+ * (`--kubeconfig`, else $KUBECONFIG / ~/.kube/config, else in-cluster), applies the
+ * client-side rate limit to every request, turns failures into `KubeApiError`, and
+ * keeps one client per pod service-account token for `--use-token-request`.
+ */
+import { createHash } from "node:crypto"
+import { ApiException, CoreV1Api, CustomObjectsApi, KubeConfig } from "@kubernetes/client-node"
+import { Context, Effect, Layer, Predicate, Redacted, Schema } from "effect"
+import { Config } from "../config.js"
+import { KubeApiError } from "./errors.js"
+import { makeRateLimiter } from "./rate-limit.js"
+
+export class KubeConfigError extends Schema.TaggedError<KubeConfigError>()("KubeConfigError", {
+  reason: Schema.String,
+}) {
+  override get message(): string {
+    return `cannot load a kubeconfig: ${this.reason}`
+  }
+}
+
+export interface Clients {
+  readonly customObjects: CustomObjectsApi
+  readonly core: CoreV1Api
+}
+
+const StatusBody = Schema.fromJsonString(
+  Schema.Struct({ reason: Schema.optional(Schema.String), message: Schema.optional(Schema.String) }),
+)
+const decodeStatus = Schema.decodeUnknownOption(StatusBody)
+
+/** What went wrong, without request headers (which hold the bearer token). */
+export const apiErrorOf = (verb: string, resource: string, cause: unknown): KubeApiError => {
+  if (cause instanceof ApiException) {
+    const code = Predicate.isNumber(cause.code) ? cause.code : 0
+    const body = Predicate.isString(cause.body) ? cause.body : JSON.stringify(cause.body ?? "")
+    const status = decodeStatus(body)
+    const reason = status._tag === "Some" ? (status.value.reason ?? "") : ""
+    const detail = status._tag === "Some" ? (status.value.message ?? "") : body.slice(0, 200)
+    return new KubeApiError({
+      verb,
+      resource,
+      status: code,
+      reason: reason === "" ? `${code}` : reason,
+      detail,
+    })
+  }
+  const message = cause instanceof Error ? `${cause.message}${causeCode(cause)}` : String(cause)
+  return new KubeApiError({ verb, resource, status: 0, reason: "Unreachable", detail: message })
+}
+
+const causeCode = (error: Error): string => {
+  const inner = error.cause
+  return inner instanceof Error ? ` (${(inner as NodeJS.ErrnoException).code ?? inner.message})` : ""
+}
+
+const loadKubeConfig = (path: string | undefined) =>
+  Effect.try({
+    try: () => {
+      const kc = new KubeConfig()
+      if (path === undefined) kc.loadFromDefault()
+      else kc.loadFromFile(path)
+      if (kc.getCurrentCluster() === null) throw new Error("it names no current cluster")
+      return kc
+    },
+    catch: (cause) => new KubeConfigError({ reason: cause instanceof Error ? cause.message : String(cause) }),
+  })
+
+const tokenCacheLimit = 1024
+
+export class KubeClient extends Context.Service<
+  KubeClient,
+  {
+    readonly kubeConfig: KubeConfig
+    /** Clients acting as the driver's own identity. */
+    readonly driver: Clients
+    /** Clients acting as a pod's service account; one per token, cached. */
+    readonly forToken: (token: Redacted.Redacted<string>) => Clients
+    /** Runs one rate-limited API call; failures become KubeApiError. */
+    readonly call: <A>(verb: string, resource: string, f: () => Promise<A>) => Effect.Effect<A, KubeApiError>
+  }
+>()("csi/KubeClient") {
+  static readonly fromKubeConfig = (kubeConfig: KubeConfig) =>
+    Layer.effect(
+      KubeClient,
+      Effect.gen(function* () {
+        const config = yield* Config
+        const limiter = yield* makeRateLimiter(config.kubeApiQps, config.kubeApiBurst)
+        const clientsOf = (kc: KubeConfig): Clients => ({
+          customObjects: kc.makeApiClient(CustomObjectsApi),
+          core: kc.makeApiClient(CoreV1Api),
+        })
+        const byToken = new Map<string, Clients>()
+        const forToken = (token: Redacted.Redacted<string>): Clients => {
+          const key = createHash("sha256").update(Redacted.value(token)).digest("hex")
+          const cached = byToken.get(key)
+          if (cached !== undefined) return cached
+          const cluster = kubeConfig.getCurrentCluster()
+          const kc = new KubeConfig()
+          if (cluster !== null)
+            kc.loadFromClusterAndUser(cluster, { name: "pod", token: Redacted.value(token) })
+          const clients = clientsOf(kc)
+          // Tokens rotate with every republish: keep the newest few, drop the oldest.
+          if (byToken.size >= tokenCacheLimit) byToken.delete(byToken.keys().next().value ?? "")
+          byToken.set(key, clients)
+          return clients
+        }
+        const call = <A>(verb: string, resource: string, f: () => Promise<A>) =>
+          limiter.take.pipe(
+            Effect.andThen(
+              Effect.tryPromise({ try: f, catch: (cause) => apiErrorOf(verb, resource, cause) }),
+            ),
+          )
+        return KubeClient.of({ kubeConfig, driver: clientsOf(kubeConfig), forToken, call })
+      }),
+    )
+
+  static readonly layer = Layer.unwrap(
+    Effect.gen(function* () {
+      const config = yield* Config
+      const kubeConfig = yield* loadKubeConfig(config.kubeconfig)
+      return KubeClient.fromKubeConfig(kubeConfig)
+    }),
+  )
+}
