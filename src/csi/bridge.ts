@@ -1,0 +1,76 @@
+/**
+ * The thin edge between grpc-js callbacks and Effect: each unary call runs its
+ * program as a fiber of the server's FiberSet, a cancelled call interrupts that
+ * fiber, and the fiber's exit becomes the response or a status through `toStatus`.
+ * One log line per call (method, code, duration) is written here.
+ */
+import type * as grpc from "@grpc/grpc-js"
+import { type Cause, Effect, Exit, type Fiber } from "effect"
+import { callDuration, callsTotal } from "../observability/metrics.js"
+import { type CallStatus, toStatus } from "./status.js"
+
+/** What a program may know about the call it serves. */
+export interface CallContext {
+  readonly method: string
+  /** Absolute deadline in epoch ms, when the client set one. */
+  readonly deadline: number | undefined
+}
+
+export type Runner = <A, E>(effect: Effect.Effect<A, E>) => Fiber.Fiber<A, E>
+
+export type Program<Req, Res, E> = (request: Req, context: CallContext) => Effect.Effect<Res, E>
+
+const deadlineOf = (call: grpc.ServerUnaryCall<unknown, unknown>): number | undefined => {
+  const deadline = call.getDeadline()
+  const ms = deadline instanceof Date ? deadline.getTime() : deadline
+  return Number.isFinite(ms) ? ms : undefined
+}
+
+const logCall = (
+  method: string,
+  status: CallStatus,
+  millis: number,
+  cause: Cause.Cause<unknown> | undefined,
+) => {
+  const annotations = { method, code: status.name, durationMs: Math.round(millis) }
+  const line =
+    status.name === "OK"
+      ? Effect.logDebug("gRPC call")
+      : status.defect
+        ? Effect.logError("gRPC call failed with a defect", cause)
+        : Effect.logInfo(`gRPC call: ${status.details}`)
+  return line.pipe(Effect.annotateLogs(annotations))
+}
+
+/** Adapts a program to grpc-js's unary handler shape. */
+export const unary =
+  <Req, Res, E>(run: Runner, method: string, program: Program<Req, Res, E>) =>
+  (call: grpc.ServerUnaryCall<Req, Res>, callback: grpc.sendUnaryData<Res>): void => {
+    const started = performance.now()
+    const context: CallContext = { method, deadline: deadlineOf(call) }
+    const fiber = run(
+      Effect.gen(function* () {
+        const exit = yield* Effect.exit(program(call.request, context))
+        const status = toStatus(exit)
+        const millis = performance.now() - started
+        yield* logCall(method, status, millis, Exit.isFailure(exit) ? exit.cause : undefined)
+        yield* callsTotal(method, status.name)
+        yield* callDuration(method, millis)
+        return [exit, status] as const
+      }),
+    )
+    const stopOnCancel = () => fiber.interruptUnsafe()
+    call.once("cancelled", stopOnCancel)
+    fiber.addObserver((outer) => {
+      call.off("cancelled", stopOnCancel)
+      if (Exit.isSuccess(outer)) {
+        const [exit, status] = outer.value
+        if (Exit.isSuccess(exit)) callback(null, exit.value)
+        else callback({ code: status.code, details: status.details })
+      } else {
+        // The wrapper itself was interrupted: the call was cancelled or the server is stopping.
+        const status = toStatus(outer)
+        callback({ code: status.code, details: status.details })
+      }
+    })
+  }

@@ -1,0 +1,39 @@
+/**
+ * The CSI Node service: decode and validate each request, run the volume program,
+ * and let the bridge map the outcome to a status. Staging, stats and expansion do
+ * not apply to ephemeral certificate volumes and answer UNIMPLEMENTED.
+ */
+import { Effect } from "effect"
+import { Config } from "../config.js"
+import type { NodeHandlers } from "../gen/csi/v1/Node.js"
+import { Volumes } from "../volume/volumes.js"
+import { type Runner, unary } from "./bridge.js"
+import { Unimplemented } from "./errors.js"
+import { decodePublish, decodeUnpublish } from "./request.js"
+
+const unimplemented = (run: Runner, method: string) =>
+  unary(run, method, () => Effect.fail(new Unimplemented({ method })))
+
+export const nodeHandlers = Effect.fnUntraced(function* (run: Runner) {
+  const config = yield* Config
+  const volumes = yield* Volumes
+  return {
+    NodeGetInfo: unary(run, "NodeGetInfo", () =>
+      Effect.succeed({ node_id: config.nodeId, max_volumes_per_node: "0", accessible_topology: null }),
+    ),
+    NodeGetCapabilities: unary(run, "NodeGetCapabilities", () =>
+      // VOLUME_MOUNT_GROUP makes kubelet pass the pod's fsGroup, so files can be group-readable.
+      Effect.succeed({ capabilities: [{ rpc: { type: "VOLUME_MOUNT_GROUP" as const } }] }),
+    ),
+    NodePublishVolume: unary(run, "NodePublishVolume", (request, call) =>
+      decodePublish(request, call).pipe(Effect.flatMap(volumes.publish), Effect.as({})),
+    ),
+    NodeUnpublishVolume: unary(run, "NodeUnpublishVolume", (request, call) =>
+      decodeUnpublish(request, call).pipe(Effect.flatMap(volumes.unpublish), Effect.as({})),
+    ),
+    NodeStageVolume: unimplemented(run, "NodeStageVolume"),
+    NodeUnstageVolume: unimplemented(run, "NodeUnstageVolume"),
+    NodeGetVolumeStats: unimplemented(run, "NodeGetVolumeStats"),
+    NodeExpandVolume: unimplemented(run, "NodeExpandVolume"),
+  } satisfies NodeHandlers
+})

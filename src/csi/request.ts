@@ -1,0 +1,149 @@
+/**
+ * Validates kubelet's NodePublishVolume / NodeUnpublishVolume requests before
+ * anything is created, and turns them into the typed requests the volume programs
+ * take. Every problem of a request is reported at once, in words that say what the
+ * pod spec or the CSIDriver object must say instead.
+ */
+import { Effect, Redacted, Schema } from "effect"
+import {
+  EphemeralKey,
+  PodNameKey,
+  PodNamespaceKey,
+  PodUidKey,
+  ServiceAccountNameKey,
+  ServiceAccountTokensKey,
+} from "../attributes/keys.js"
+import type { PodInfo } from "../attributes/spec.js"
+import type { NodePublishVolumeRequest__Output } from "../gen/csi/v1/NodePublishVolumeRequest.js"
+import type { NodeUnpublishVolumeRequest__Output } from "../gen/csi/v1/NodeUnpublishVolumeRequest.js"
+import type { CallContext } from "./bridge.js"
+import { type ServiceAccountToken, tokenOf } from "./token.js"
+
+export class InvalidRequest extends Schema.TaggedError<InvalidRequest>()("InvalidRequest", {
+  problems: Schema.Array(Schema.String),
+}) {
+  override get message(): string {
+    return this.problems.join("; ")
+  }
+}
+
+export interface PublishRequest {
+  readonly volumeId: string
+  readonly targetPath: string
+  /** `volume_context`: the attributes plus kubelet's pod keys, without the token. */
+  readonly attributes: Readonly<Record<string, string>>
+  readonly pod: PodInfo
+  /** The pod's fsGroup, when kubelet passes one (VOLUME_MOUNT_GROUP). */
+  readonly volumeMountGroup: string | undefined
+  /** The pod's service-account token for the API server audience, when kubelet sends one. */
+  readonly token: ServiceAccountToken | undefined
+  /** Absolute deadline (epoch ms) of the call, if any. */
+  readonly deadline: number | undefined
+}
+
+export interface UnpublishRequest {
+  readonly volumeId: string
+  readonly targetPath: string
+  readonly deadline: number | undefined
+}
+
+const podKeys = {
+  name: PodNameKey,
+  namespace: PodNamespaceKey,
+  uid: PodUidKey,
+  serviceAccountName: ServiceAccountNameKey,
+} as const
+
+const required = (value: string, field: string, problems: Array<string>) => {
+  if (value === "") problems.push(`${field} is required`)
+}
+
+/** Volume ids name directories under the data root: kubelet's are `csi-<sha256>`. */
+const volumeIdProblems = (volumeId: string, problems: Array<string>) => {
+  required(volumeId, "volume_id", problems)
+  if (volumeId !== "" && (!/^[A-Za-z0-9._-]{1,200}$/.test(volumeId) || /^\.\.?$/.test(volumeId))) {
+    problems.push(`volume_id "${volumeId.slice(0, 64)}" must be 1-200 letters, digits, '.', '_' or '-'`)
+  }
+}
+
+export const decodePublish = (
+  request: NodePublishVolumeRequest__Output,
+  call: CallContext,
+): Effect.Effect<PublishRequest, InvalidRequest> => {
+  const problems: Array<string> = []
+  volumeIdProblems(request.volume_id, problems)
+  required(request.target_path, "target_path", problems)
+  const capability = request.volume_capability
+  if (capability === null) {
+    problems.push("volume_capability is required")
+  } else {
+    if (capability.access_type === "block") {
+      problems.push(
+        "block volumes are not supported: mount the volume as a filesystem (volumes[].csi in the pod spec)",
+      )
+    }
+    const mode = capability.access_mode?.mode ?? "UNKNOWN"
+    if (mode === "UNKNOWN") problems.push("volume_capability.access_mode is required")
+  }
+  if (!request.readonly && capability !== null) {
+    problems.push(
+      "the volume must be mounted read-only: set readOnly: true on the csi volume in the pod spec",
+    )
+  }
+  const context = request.volume_context
+  if (context[EphemeralKey] !== "true") {
+    problems.push(
+      `this driver serves only inline ephemeral volumes: declare it under volumes[].csi in the pod spec (${EphemeralKey} must be "true"; persistent volumes are not supported)`,
+    )
+  }
+  const pod = {
+    name: context[podKeys.name] ?? "",
+    namespace: context[podKeys.namespace] ?? "",
+    uid: context[podKeys.uid] ?? "",
+    serviceAccountName: context[podKeys.serviceAccountName] ?? "",
+  }
+  const missing = Object.entries(podKeys).filter(([field]) => pod[field as keyof typeof pod] === "")
+  if (missing.length > 0) {
+    problems.push(
+      `kubelet sent no ${missing.map(([, key]) => key).join(", ")}: set podInfoOnMount: true on the CSIDriver object`,
+    )
+  }
+  const token = tokenOf(context, request.secrets)
+  if (token._tag === "Invalid") problems.push(token.problem)
+  if (problems.length > 0) return Effect.fail(new InvalidRequest({ problems }))
+  const mountGroup = capability?.mount?.volume_mount_group ?? ""
+  // The token travels as Redacted from here on, never inside the attributes.
+  const { [ServiceAccountTokensKey]: _token, ...attributes } = context
+  return Effect.succeed({
+    volumeId: request.volume_id,
+    targetPath: request.target_path,
+    attributes,
+    pod,
+    volumeMountGroup: mountGroup === "" ? undefined : mountGroup,
+    token: token._tag === "Found" ? token.token : undefined,
+    deadline: call.deadline,
+  })
+}
+
+export const decodeUnpublish = (
+  request: NodeUnpublishVolumeRequest__Output,
+  call: CallContext,
+): Effect.Effect<UnpublishRequest, InvalidRequest> => {
+  const problems: Array<string> = []
+  volumeIdProblems(request.volume_id, problems)
+  required(request.target_path, "target_path", problems)
+  return problems.length > 0
+    ? Effect.fail(new InvalidRequest({ problems }))
+    : Effect.succeed({
+        volumeId: request.volume_id,
+        targetPath: request.target_path,
+        deadline: call.deadline,
+      })
+}
+
+/** Never print a token: request objects are logged only through this view. */
+export const describePublish = (request: PublishRequest) => ({
+  volumeId: request.volumeId,
+  pod: `${request.pod.namespace}/${request.pod.name}`,
+  hasToken: request.token !== undefined && Redacted.value(request.token.token).length > 0,
+})
