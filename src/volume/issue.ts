@@ -1,0 +1,177 @@
+/**
+ * One issuance of one volume's certificate, the same program for the first
+ * issuance and for every renewal: key → CSR → CertificateRequest → wait for the
+ * issuer → check the answer → write all files in one atomic swap. The request's
+ * name and its key are recorded before the request is created, so a driver that
+ * dies mid-issuance resumes the same request on its next start.
+ */
+import { Clock, Effect, Option, Random, Redacted } from "effect"
+import type { CertificateSpec } from "../attributes/spec.js"
+import { Config } from "../config.js"
+import { CertificateRequests } from "../kube/certificate-requests.js"
+import type { RequestName } from "../kube/errors.js"
+import {
+  buildCsr,
+  CertificateInvalid,
+  checkIssued,
+  encodePkcs12,
+  type IssuedCertificate,
+  KeyGenerator,
+  type PrivateKey,
+} from "../pki/index.js"
+import { StorageError } from "./errors.js"
+import { secretFiles, specOf } from "./record.js"
+import { renewalTime } from "./renewal-time.js"
+import { type VolumeMetadata, VolumeStore } from "./store.js"
+import { Tokens } from "./tokens.js"
+
+export interface Issuance {
+  readonly requestName: string
+  readonly notBefore: string
+  readonly notAfter: string
+  readonly nextIssuanceAt: string
+}
+
+export const issue = Effect.fn("issue")(function* (volumeId: string) {
+  const store = yield* VolumeStore
+  const requests = yield* CertificateRequests
+  const metadata = yield* store.read(volumeId).pipe(
+    Effect.flatMap(
+      Option.match({
+        onNone: () =>
+          Effect.fail(new StorageError({ operation: "issue", path: volumeId, reason: "volume is gone" })),
+        onSome: Effect.succeed,
+      }),
+    ),
+  )
+  const spec = yield* specOf(metadata)
+  const { key, request } = yield* resumeOrSubmit(metadata, spec)
+  const issued = yield* requests.awaitIssued(request, spec.issuerRef.name).pipe(
+    Effect.flatMap((answer) => checkIssued(answer.certificatePem, answer.caPem, key)),
+    Effect.mapError((error) =>
+      error._tag === "CertificateInvalid"
+        ? new CertificateInvalid({
+            reason: error.reason,
+            message: `issuer ${spec.issuerRef.name} answered CertificateRequest ${request.namespace}/${request.name} with an unusable certificate: ${error.message}`,
+          })
+        : error,
+    ),
+    // The request is finished either way: a retry must start a new one.
+    Effect.tapError(() => forgetPending(volumeId)),
+  )
+  yield* writeFiles(volumeId, spec, key, issued)
+  const issuance = yield* recordIssued(volumeId, spec, request, issued)
+  // At most one live request per volume: the issued one stays until the next renewal or unpublish.
+  yield* requests
+    .removeForVolume(volumeId, request.name)
+    .pipe(Effect.catch((error) => Effect.logWarning("could not delete stale CertificateRequests", error)))
+  return issuance
+})
+
+/** Picks up a request recorded by an earlier run, or makes a new key and request. */
+const resumeOrSubmit = Effect.fnUntraced(function* (metadata: VolumeMetadata, spec: CertificateSpec) {
+  const store = yield* VolumeStore
+  const keys = yield* KeyGenerator
+  const requests = yield* CertificateRequests
+  const volumeId = metadata.volumeId
+  const pending = metadata.pendingRequest
+  if (pending !== undefined) {
+    const pendingKey = yield* store.readSecret(volumeId, secretFiles.pendingKey)
+    const resumable = Option.isSome(pendingKey) && (yield* requests.exists(pending))
+    if (resumable) {
+      const key = yield* keys.parse(pendingKey.value, spec.key).pipe(Effect.option)
+      if (Option.isSome(key)) {
+        yield* Effect.logInfo("resuming the CertificateRequest in flight").pipe(
+          Effect.annotateLogs({ request: pending.name }),
+        )
+        return { key: key.value, request: pending }
+      }
+    }
+    yield* forgetPending(volumeId)
+  }
+  const key = yield* keyFor(volumeId, spec)
+  const csrPem = yield* buildCsr(spec, key)
+  const name = yield* requests.newName
+  const request: RequestName = { namespace: metadata.pod.namespace, name }
+  yield* store.writeSecret(volumeId, secretFiles.pendingKey, key.pem)
+  yield* store.update(volumeId, (m) => ({ ...m, pendingRequest: request }))
+  const token = yield* tokenFor(volumeId)
+  yield* requests.submit({ name, volumeId, pod: metadata.pod, spec, csrPem, token })
+  yield* Effect.logInfo("created CertificateRequest").pipe(Effect.annotateLogs({ request: name }))
+  return { key, request }
+})
+
+/** `reuse-private-key` keeps the volume's current key when it is readable and fits the spec. */
+const keyFor = Effect.fnUntraced(function* (volumeId: string, spec: CertificateSpec) {
+  const keys = yield* KeyGenerator
+  const store = yield* VolumeStore
+  if (spec.reusePrivateKey) {
+    const current = yield* store.readFile(volumeId, spec.files.privateKey)
+    if (Option.isSome(current)) {
+      const pem = Redacted.make(new TextDecoder().decode(current.value))
+      const reused = yield* keys.parse(pem, spec.key).pipe(Effect.option)
+      if (Option.isSome(reused)) return reused.value
+    }
+  }
+  return yield* keys.generate(spec.key)
+})
+
+const tokenFor = Effect.fnUntraced(function* (volumeId: string) {
+  const config = yield* Config
+  if (!config.useTokenRequest) return undefined
+  const tokens = yield* Tokens
+  return (yield* tokens.awaitValid(volumeId)).token
+})
+
+const forgetPending = (volumeId: string) =>
+  Effect.gen(function* () {
+    const store = yield* VolumeStore
+    yield* store.update(volumeId, ({ pendingRequest: _, ...rest }) => rest)
+    yield* store.removeSecret(volumeId, secretFiles.pendingKey)
+  }).pipe(Effect.ignore)
+
+const writeFiles = Effect.fnUntraced(function* (
+  volumeId: string,
+  spec: CertificateSpec,
+  key: PrivateKey,
+  issued: IssuedCertificate,
+) {
+  const store = yield* VolumeStore
+  const files: Array<{ name: string; data: string | Uint8Array }> = [
+    { name: spec.files.certificate, data: issued.certificatePem },
+    { name: spec.files.ca, data: issued.caPem },
+    { name: spec.files.privateKey, data: Redacted.value(key.pem) },
+  ]
+  if (spec.pkcs12 !== undefined) {
+    const keystore = yield* encodePkcs12({
+      key,
+      certificatePem: issued.certificatePem,
+      caPem: issued.caPem,
+      password: spec.pkcs12.password,
+      profile: spec.pkcs12.profile,
+    })
+    files.push({ name: spec.pkcs12.filename, data: keystore })
+  }
+  yield* store.writeFiles(volumeId, files, spec.fsGroup)
+})
+
+const recordIssued = Effect.fnUntraced(function* (
+  volumeId: string,
+  spec: CertificateSpec,
+  request: RequestName,
+  issued: IssuedCertificate,
+) {
+  const store = yield* VolumeStore
+  const random = yield* Random.next
+  const next = renewalTime(issued, spec.renewBefore, random)
+  const now = yield* Clock.currentTimeMillis
+  const issuance: Issuance = {
+    requestName: request.name,
+    notBefore: issued.notBefore.toISOString(),
+    notAfter: issued.notAfter.toISOString(),
+    nextIssuanceAt: new Date(Math.max(next.getTime(), now)).toISOString(),
+  }
+  yield* store.update(volumeId, ({ pendingRequest: _, ...rest }) => ({ ...rest, issuance }))
+  yield* store.removeSecret(volumeId, secretFiles.pendingKey)
+  return issuance
+})

@@ -1,0 +1,107 @@
+/**
+ * NodePublishVolume, top to bottom: validate the attributes before anything is
+ * created; under the volume's lock, register it, start its lifecycle (which issues
+ * the certificate), wait for the first issuance unless --continue-on-not-ready,
+ * then bind-mount its data read-only onto the pod's target path. A republish of an
+ * issued, mounted volume only refreshes the token and returns at once, with no API
+ * call. A failure leaves nothing behind, except a request still in flight when the
+ * deadline comes first: issuance continues and kubelet's retry joins it.
+ */
+import { Clock, Duration, Effect, Option } from "effect"
+import { parseAttributes } from "../attributes/index.js"
+import { Config } from "../config.js"
+import type { PublishRequest } from "../csi/request.js"
+import { CertificateRequests } from "../kube/certificate-requests.js"
+import { IssuancePending } from "../kube/errors.js"
+import { TokenMissing } from "./errors.js"
+import { Lifecycle } from "./lifecycle.js"
+import { VolumeLocks } from "./locks.js"
+import { Mounter } from "./mounter.js"
+import { recordOf, secretFiles } from "./record.js"
+import { removeVolume } from "./remove.js"
+import { VolumeStore } from "./store.js"
+import { Tokens } from "./tokens.js"
+
+/** Answer this long before the caller's deadline, so the answer arrives in time. */
+const deadlineMargin = Duration.seconds(1)
+/** Callers without a deadline wait at most as long as kubelet would. */
+const defaultWait = Duration.seconds(115)
+
+export const publish = Effect.fn("publish")(
+  function* (request: PublishRequest) {
+    const config = yield* Config
+    const spec = yield* parseAttributes(request.attributes, request.pod, request.volumeMountGroup)
+    if (config.useTokenRequest && request.token === undefined) return yield* new TokenMissing()
+    const locks = yield* VolumeLocks
+    yield* locks.withLock(request.volumeId, request.deadline, publishLocked(request, spec.issuerRef.name))
+  },
+  (effect, request) =>
+    Effect.annotateLogs(effect, {
+      volumeId: request.volumeId,
+      pod: `${request.pod.namespace}/${request.pod.name}`,
+    }),
+)
+
+const publishLocked = Effect.fnUntraced(function* (request: PublishRequest, issuer: string) {
+  const config = yield* Config
+  const store = yield* VolumeStore
+  const lifecycle = yield* Lifecycle
+  const mounter = yield* Mounter
+  if (request.token !== undefined) yield* (yield* Tokens).set(request.volumeId, request.token)
+
+  const existing = yield* store.read(request.volumeId)
+  if (Option.isSome(existing) && existing.value.issuance !== undefined) {
+    if (yield* mounter.isMountPoint(request.targetPath)) return
+  }
+  if (Option.isNone(existing)) yield* register(request)
+
+  yield* lifecycle.start(request.volumeId, { retryFirstIssuance: config.continueOnNotReady })
+  if (!config.continueOnNotReady) yield* awaitFirstIssuance(request, issuer)
+  yield* mounter
+    .bindReadOnly(store.dataDir(request.volumeId), request.targetPath)
+    .pipe(Effect.tapError(() => removeVolume(request.volumeId, request.targetPath)))
+  yield* Effect.logInfo("volume published")
+})
+
+const register = Effect.fnUntraced(function* (request: PublishRequest) {
+  const store = yield* VolumeStore
+  const now = yield* Clock.currentTimeMillis
+  const record = recordOf(request, new Date(now))
+  yield* store.register(record.metadata)
+  if (record.pkcs12Password !== undefined) {
+    yield* store.writeSecret(request.volumeId, secretFiles.pkcs12Password, record.pkcs12Password)
+  }
+})
+
+/** Waits for the first issuance until just before the deadline; a failure removes the volume. */
+const awaitFirstIssuance = Effect.fnUntraced(function* (request: PublishRequest, issuer: string) {
+  const lifecycle = yield* Lifecycle
+  const now = yield* Clock.currentTimeMillis
+  const budget =
+    request.deadline === undefined
+      ? defaultWait
+      : Duration.millis(Math.max(0, request.deadline - now - Duration.toMillis(deadlineMargin)))
+  const settled = yield* lifecycle.awaitSettled(request.volumeId).pipe(Effect.timeoutOption(budget))
+  const state = Option.flatten(settled)
+  if (Option.isNone(state)) return yield* pending(request.volumeId, issuer)
+  if (state.value._tag === "Failed") {
+    yield* removeVolume(request.volumeId, request.targetPath)
+    return yield* Effect.fail(state.value.error)
+  }
+})
+
+const pending = Effect.fnUntraced(function* (volumeId: string, issuer: string) {
+  const store = yield* VolumeStore
+  const requests = yield* CertificateRequests
+  const metadata = yield* store.read(volumeId)
+  const request = Option.flatMapNullishOr(metadata, (m) => m.pendingRequest)
+  const conditions = Option.isSome(request)
+    ? yield* requests.describe(request.value)
+    : "no request created yet"
+  return yield* new IssuancePending({
+    volumeId,
+    request: Option.match(request, { onNone: () => "", onSome: (r) => `${r.namespace}/${r.name}` }),
+    issuer,
+    conditions,
+  })
+})

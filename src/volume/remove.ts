@@ -1,0 +1,38 @@
+/**
+ * Takes a volume down completely: stop its lifecycle (cancelling any renewal or
+ * issuance first), unmount the target, delete its CertificateRequests, remove its
+ * directory and forget its token. Used by unpublish, by a publish that failed,
+ * and by recovery for volumes whose pod is gone. Idempotent.
+ */
+import { Effect, Option } from "effect"
+import { CertificateRequests } from "../kube/certificate-requests.js"
+import type { RequestName } from "../kube/errors.js"
+import { Lifecycle } from "./lifecycle.js"
+import { Mounter } from "./mounter.js"
+import { VolumeStore } from "./store.js"
+import { Tokens } from "./tokens.js"
+
+export const removeVolume = Effect.fn("removeVolume")(function* (volumeId: string, targetPath: string) {
+  const lifecycle = yield* Lifecycle
+  const mounter = yield* Mounter
+  const store = yield* VolumeStore
+  const requests = yield* CertificateRequests
+  yield* lifecycle.stop(volumeId)
+  yield* mounter.unmount(targetPath)
+  const metadata = yield* store.read(volumeId)
+  // Names from metadata cover a request the shared watch has not delivered yet.
+  const known: Array<RequestName> = Option.match(metadata, {
+    onNone: () => [],
+    onSome: (m) => [
+      ...(m.pendingRequest === undefined ? [] : [m.pendingRequest]),
+      ...(m.issuance === undefined ? [] : [{ namespace: m.pod.namespace, name: m.issuance.requestName }]),
+    ],
+  })
+  // Best effort: the requests are owned by the pod and garbage-collected with it anyway.
+  yield* Effect.forEach(known, (name) => requests.remove(name), { discard: true }).pipe(
+    Effect.andThen(requests.removeForVolume(volumeId)),
+    Effect.catch((error) => Effect.logWarning("could not delete the volume's CertificateRequests", error)),
+  )
+  yield* store.remove(volumeId)
+  yield* (yield* Tokens).remove(volumeId)
+})

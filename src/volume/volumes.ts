@@ -1,0 +1,33 @@
+/**
+ * The Volumes service is what the gRPC edge calls: the publish and unpublish
+ * programs with their services already provided, so a handler needs nothing else.
+ */
+import { Context, Effect, Layer } from "effect"
+import type { PublishRequest, UnpublishRequest } from "../csi/request.js"
+import { publish } from "./publish.js"
+import { unpublish } from "./unpublish.js"
+
+type PublishError = Effect.Error<ReturnType<typeof publish>>
+type UnpublishError = Effect.Error<ReturnType<typeof unpublish>>
+type Requirements =
+  | Effect.Services<ReturnType<typeof publish>>
+  | Effect.Services<ReturnType<typeof unpublish>>
+
+export class Volumes extends Context.Service<
+  Volumes,
+  {
+    readonly publish: (request: PublishRequest) => Effect.Effect<void, PublishError>
+    readonly unpublish: (request: UnpublishRequest) => Effect.Effect<void, UnpublishError>
+  }
+>()("csi/Volumes") {
+  static readonly layer = Layer.effect(
+    Volumes,
+    Effect.gen(function* () {
+      const context = yield* Effect.context<Requirements>()
+      return Volumes.of({
+        publish: (request) => publish(request).pipe(Effect.provide(context)),
+        unpublish: (request) => unpublish(request).pipe(Effect.provide(context)),
+      })
+    }),
+  )
+}
