@@ -37,6 +37,7 @@ const codeOfTag: Readonly<Record<string, Code>> = {
   CsrError: Code.INTERNAL,
   Pkcs12Error: Code.INTERNAL,
   Unhealthy: Code.INTERNAL,
+  InternalError: Code.INTERNAL,
   Unimplemented: Code.UNIMPLEMENTED,
 }
 

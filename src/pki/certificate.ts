@@ -51,9 +51,9 @@ const spki = (key: crypto.KeyObject): Buffer => key.export({ type: "spki", forma
 export const publicKeyMatches = (certificate: crypto.X509Certificate, key: PrivateKey): boolean =>
   spki(certificate.publicKey).equals(spki(crypto.createPublicKey(key.keyObject)))
 
-/** Node prints a subject one RDN per line in DER order, multi-valued ones joined by " + ". */
-const rfc4514 = (nodeSubject: string): string =>
-  nodeSubject
+/** Node prints a subject one RDN per line in DER order, multi-valued ones joined by " + "; an empty subject is undefined. */
+const rfc4514 = (nodeSubject: string | undefined): string =>
+  (nodeSubject ?? "")
     .split("\n")
     .filter((line) => line !== "")
     .reverse()

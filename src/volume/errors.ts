@@ -47,3 +47,12 @@ export const reasonOf = (cause: unknown): string => {
   }
   return String(cause)
 }
+
+/** A bug (a defect) stopped a volume's issuance; the details are in the driver's log. */
+export class InternalError extends Schema.TaggedError<InternalError>()("InternalError", {
+  volumeId: Schema.String,
+}) {
+  override get message(): string {
+    return `internal error while issuing volume ${this.volumeId}; the driver's log has the details`
+  }
+}

@@ -5,8 +5,20 @@
  * renewals with capped exponential backoff — never touching the working files.
  * Publish watches the volume's state to know when the first issuance settles.
  */
-import { Clock, Context, Duration, Effect, FiberMap, Layer, Option, Stream, SubscriptionRef } from "effect"
+import {
+  Cause,
+  Clock,
+  Context,
+  Duration,
+  Effect,
+  FiberMap,
+  Layer,
+  Option,
+  Stream,
+  SubscriptionRef,
+} from "effect"
 import { cappedBackoff } from "../backoff.js"
+import { InternalError } from "./errors.js"
 import { type Issuance, issue } from "./issue.js"
 import { VolumeStore } from "./store.js"
 
@@ -15,7 +27,7 @@ export type IssueError = Effect.Error<ReturnType<typeof issue>>
 export type VolumeState =
   | { readonly _tag: "Issuing" }
   | { readonly _tag: "Issued"; readonly issuance: Issuance }
-  | { readonly _tag: "Failed"; readonly error: IssueError }
+  | { readonly _tag: "Failed"; readonly error: IssueError | InternalError }
 
 export interface StartOptions {
   /**
@@ -96,7 +108,16 @@ export class Lifecycle extends Context.Service<
             )
           }
         }).pipe(
-          Effect.catchCause((cause) => Effect.logError("volume lifecycle stopped", cause)),
+          Effect.catchCause((cause) =>
+            Cause.hasInterruptsOnly(cause)
+              ? Effect.void
+              : Effect.logError("volume lifecycle stopped", cause).pipe(
+                  // A waiting publish must hear of it, not wait out its deadline.
+                  Effect.andThen(
+                    SubscriptionRef.set(state, { _tag: "Failed", error: new InternalError({ volumeId }) }),
+                  ),
+                ),
+          ),
           Effect.annotateLogs({ volumeId }),
           Effect.provide(context),
         )

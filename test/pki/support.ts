@@ -1,11 +1,11 @@
 /** Shared test support for the PKI tests: a spec builder and an `openssl` CLI runner over temp files. */
-import { spawnSync } from "node:child_process"
 import * as fs from "node:fs"
-import * as os from "node:os"
-import * as path from "node:path"
 import { Duration, Effect, Redacted } from "effect"
 import type { CertificateSpec, KeySpec } from "../../src/attributes/spec.js"
 import { KeyGenerator, type PrivateKey } from "../../src/pki/keys.js"
+import { opensslOk, type tempDir } from "../support/openssl.js"
+
+export { hasLegacyProvider, openssl, opensslBytes, opensslOk, tempDir } from "../support/openssl.js"
 
 export const keySpec = (
   algorithm: KeySpec["algorithm"],
@@ -41,49 +41,6 @@ export const generate = (spec: KeySpec): Promise<PrivateKey> =>
   Effect.runPromise(KeyGenerator.use((g) => g.generate(spec)).pipe(Effect.provide(KeyGenerator.layer)))
 
 export const pemOf = (key: PrivateKey): string => Redacted.value(key.pem)
-
-/** A fresh temp dir per test file; removed by `cleanup`. */
-export const tempDir = () => {
-  const dir = fs.mkdtempSync(path.join(os.tmpdir(), "pki-test-"))
-  return {
-    dir,
-    file: (name: string, content?: string | Uint8Array) => {
-      const p = path.join(dir, name)
-      if (content !== undefined) fs.writeFileSync(p, content)
-      return p
-    },
-    cleanup: () => fs.rmSync(dir, { recursive: true, force: true }),
-  }
-}
-
-export interface OpensslResult {
-  readonly status: number | null
-  readonly stdout: string
-  readonly stderr: string
-}
-
-export const openssl = (args: ReadonlyArray<string>, input?: string | Uint8Array): OpensslResult => {
-  const r = spawnSync("openssl", args, { input, encoding: "utf8" })
-  return { status: r.status, stdout: r.stdout, stderr: r.stderr }
-}
-
-/** Runs openssl and returns its raw stdout bytes (for binary output). */
-export const opensslBytes = (args: ReadonlyArray<string>, input?: string | Uint8Array): Buffer => {
-  const r = spawnSync("openssl", args, { input })
-  if (r.status !== 0) throw new Error(`openssl ${args.join(" ")} failed (${r.status}): ${r.stderr}`)
-  return r.stdout
-}
-
-/** Runs openssl and fails the test with its stderr when it exits non-zero. */
-export const opensslOk = (args: ReadonlyArray<string>, input?: string | Uint8Array): string => {
-  const r = openssl(args, input)
-  if (r.status !== 0) throw new Error(`openssl ${args.join(" ")} failed (${r.status}): ${r.stderr}`)
-  return r.stdout
-}
-
-/** Does this machine's openssl have the legacy provider (needed to read RC2)? */
-export const hasLegacyProvider = (): boolean =>
-  openssl(["list", "-cipher-algorithms", "-provider", "legacy"]).stdout.includes("RC2-40-CBC")
 
 /** A throwaway CA: an EC key and a self-signed CA certificate, as files in `dir`. */
 export const makeCa = (t: ReturnType<typeof tempDir>, name = "ca") => {

@@ -1,0 +1,117 @@
+/**
+ * What cert-manager's CA issuer does with a CertificateRequest's spec: decode the PEM CSR
+ * from `spec.request`, check its signature, and issue a leaf with the CSR's subject and
+ * SANs, `spec.duration` (default 2160h), `spec.isCA` and `spec.usages` (default digital
+ * signature + key encipherment; a CA also gets cert sign). Anything wrong with the
+ * request is a `SignFailure` whose message becomes the Failed condition's.
+ */
+import "reflect-metadata"
+import * as x509 from "@peculiar/x509"
+import { Clock, Data, Effect, Option } from "effect"
+import type { KeyUsage } from "../../attributes/spec.js"
+import { KeyUsageBits, toX509Usages } from "../../pki/usages.js"
+import { getPath, type KubeObject } from "../api-server/objects.js"
+import { type CertificateAuthority, crypto, signLeaf } from "./ca.js"
+import { parseGoDuration } from "./go-duration.js"
+
+export class SignFailure extends Data.TaggedError("SignFailure")<{ readonly message: string }> {}
+
+export interface Issued {
+  /** base64 of the PEM chain (leaf, plus the CA when it is not a self-signed root). */
+  readonly certificate: string
+  /** base64 of the CA certificate PEM. */
+  readonly ca: string
+  readonly certificatePem: string
+}
+
+const defaultDurationMs = 2160 * 3_600_000
+const defaultUsages: ReadonlyArray<KeyUsage> = ["digital signature", "key encipherment"]
+
+const templateError = (why: string) =>
+  new SignFailure({ message: `Error generating certificate template: ${why}` })
+
+const b64 = (s: string): string => Buffer.from(s, "utf8").toString("base64")
+
+/** One PEM block ending in exactly one newline. */
+const block = (pem: string): string => `${pem.trimEnd()}\n`
+
+/** Decodes `spec.request` (base64 of a PEM CSR) and checks the CSR's signature. */
+export const decodeCsr = (request: unknown): Effect.Effect<x509.Pkcs10CertificateRequest, SignFailure> =>
+  Effect.gen(function* () {
+    if (typeof request !== "string" || request === "") return yield* templateError("spec.request is empty")
+    const text = Buffer.from(request, "base64").toString("utf8")
+    const pem =
+      /-----BEGIN (?:NEW )?CERTIFICATE REQUEST-----[\s\S]+?-----END (?:NEW )?CERTIFICATE REQUEST-----/.exec(
+        text,
+      )
+    if (pem === null) return yield* templateError("error decoding certificate request PEM block")
+    const csr = yield* Effect.try({
+      try: () => new x509.Pkcs10CertificateRequest(pem[0]),
+      catch: (e) => templateError(`failed to parse csr: ${e instanceof Error ? e.message : String(e)}`),
+    })
+    const valid = yield* Effect.tryPromise({
+      try: () => csr.verify(crypto),
+      catch: (e) =>
+        templateError(`failed to verify csr signature: ${e instanceof Error ? e.message : String(e)}`),
+    })
+    if (!valid) return yield* templateError("csr signature is invalid")
+    return csr
+  })
+
+const keyUsageFlags = (
+  usages: ReadonlyArray<KeyUsage>,
+  isCA: boolean,
+): { flags: number; ext: ReadonlyArray<string> } => {
+  const { keyUsages, extKeyUsages } = toX509Usages(usages)
+  let flags = 0
+  for (const bit of keyUsages) flags |= 1 << KeyUsageBits[bit]
+  if (isCA) flags |= 1 << KeyUsageBits.keyCertSign
+  return { flags, ext: extKeyUsages }
+}
+
+/** Issues the certificate a CertificateRequest asks for. */
+export const signCertificateRequest = (
+  ca: CertificateAuthority,
+  cr: KubeObject,
+): Effect.Effect<Issued, SignFailure> =>
+  Effect.gen(function* () {
+    const csr = yield* decodeCsr(getPath(cr, "spec.request"))
+    const durationText = getPath(cr, "spec.duration")
+    let durationMs = defaultDurationMs
+    if (typeof durationText === "string" && durationText !== "") {
+      const parsed = parseGoDuration(durationText)
+      if (Option.isNone(parsed) || parsed.value <= 0) {
+        return yield* templateError(`invalid spec.duration ${JSON.stringify(durationText)}`)
+      }
+      durationMs = parsed.value
+    }
+    const isCA = getPath(cr, "spec.isCA") === true
+    const requested = getPath(cr, "spec.usages")
+    const usages =
+      Array.isArray(requested) && requested.length > 0
+        ? (requested as ReadonlyArray<KeyUsage>)
+        : defaultUsages
+    const { flags, ext } = keyUsageFlags(usages, isCA)
+    const san = csr.getExtension("2.5.29.17")
+    const now = yield* Clock.currentTimeMillis
+    const leaf = yield* Effect.mapError(
+      signLeaf(ca, {
+        subject: csr.subjectName,
+        publicKey: csr.publicKey,
+        notBefore: new Date(now),
+        notAfter: new Date(now + durationMs),
+        isCA,
+        keyUsages: flags,
+        extKeyUsages: ext,
+        ...(san === null ? {} : { subjectAltName: san.value, subjectAltNameCritical: csr.subject === "" }),
+      }),
+      (e) => new SignFailure({ message: `Error signing certificate: ${e.reason}` }),
+    )
+    const leafPem = block(leaf.toString("pem"))
+    const chain = ca.selfSigned ? leafPem : `${leafPem}${block(ca.certificatePem)}`
+    return { certificate: b64(chain), ca: b64(block(ca.certificatePem)), certificatePem: leafPem }
+  })
+
+/** What the malformed issuer returns: PEM armour around bytes that are not a certificate. */
+export const malformedCertificate = (): string =>
+  b64("-----BEGIN CERTIFICATE-----\nbm90IGEgY2VydGlmaWNhdGU=\n-----END CERTIFICATE-----\n")
