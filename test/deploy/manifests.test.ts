@@ -309,7 +309,6 @@ const expectExample = (objs: ReadonlyArray<Manifest>) => {
           volumeAttributes: {
             "csi.cert-manager.io/issuer-name": "ca-issuer",
             "csi.cert-manager.io/issuer-kind": "Issuer",
-            // biome-ignore lint/suspicious/noTemplateCurlyInString: the driver expands these, not JavaScript
             "csi.cert-manager.io/dns-names": "${POD_NAME}.${POD_NAMESPACE}.svc.cluster.local",
           },
         },
