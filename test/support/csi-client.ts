@@ -30,7 +30,10 @@ export class CsiClient {
   readonly node: Stub
   readonly controller: Stub
 
-  constructor(readonly socket: string) {
+  readonly socket: string
+
+  constructor(socket: string) {
+    this.socket = socket
     const definition = protoLoader.loadSync(protoFile, {
       keepCase: true,
       longs: String,

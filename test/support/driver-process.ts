@@ -29,7 +29,11 @@ export const canMount = process.getuid?.() === 0 && has("unshare") && has("nsent
 export const whyNoMounts = canMount ? "" : "mount tests need root with unshare and nsenter; skipped"
 
 export class MountNamespace {
-  private constructor(private readonly holder: ChildProcess) {}
+  private readonly holder: ChildProcess
+
+  private constructor(holder: ChildProcess) {
+    this.holder = holder
+  }
 
   static async create(): Promise<MountNamespace> {
     const holder = spawn("unshare", ["--mount", "--propagation", "private", "sleep", "infinity"], {
@@ -78,13 +82,18 @@ export class DriverProcess {
   private readonly output: Array<string> = []
   readonly exited: Promise<number | null>
 
-  private constructor(
-    readonly child: ChildProcess,
-    readonly dir: string,
-    readonly socket: string,
-    readonly dataRoot: string,
-    readonly kubeletRoot: string,
-  ) {
+  readonly child: ChildProcess
+  readonly dir: string
+  readonly socket: string
+  readonly dataRoot: string
+  readonly kubeletRoot: string
+
+  private constructor(child: ChildProcess, dir: string, socket: string, dataRoot: string, kubeletRoot: string) {
+    this.child = child
+    this.dir = dir
+    this.socket = socket
+    this.dataRoot = dataRoot
+    this.kubeletRoot = kubeletRoot
     const collect = (chunk: Buffer) => this.output.push(chunk.toString("utf8"))
     child.stdout?.on("data", collect)
     child.stderr?.on("data", collect)

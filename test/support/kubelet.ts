@@ -35,11 +35,12 @@ export class Kubelet {
   readonly csi: CsiClient
 
   /** `root` plays /var/lib/kubelet; `driverPid` is set when the driver has a private mount namespace. */
-  constructor(
-    socket: string,
-    readonly root: string,
-    readonly driverPid: () => number | undefined,
-  ) {
+  readonly root: string
+  readonly driverPid: () => number | undefined
+
+  constructor(socket: string, root: string, driverPid: () => number | undefined) {
+    this.root = root
+    this.driverPid = driverPid
     this.csi = new CsiClient(socket)
   }
 
