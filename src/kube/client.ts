@@ -8,6 +8,7 @@ import { createHash } from "node:crypto"
 import { ApiException, CoreV1Api, CustomObjectsApi, KubeConfig } from "@kubernetes/client-node"
 import { Context, Effect, Layer, Predicate, Redacted, Schema } from "effect"
 import { Config } from "../config.js"
+import { apiRequest } from "../observability/metrics.js"
 import { KubeApiError } from "./errors.js"
 import { makeRateLimiter } from "./rate-limit.js"
 
@@ -110,6 +111,8 @@ export class KubeClient extends Context.Service<
             Effect.andThen(
               Effect.tryPromise({ try: f, catch: (cause) => apiErrorOf(verb, resource, cause) }),
             ),
+            Effect.tap(() => apiRequest(verb, verb === "create" ? 201 : 200)),
+            Effect.tapError((error) => apiRequest(verb, error.status)),
           )
         return KubeClient.of({ kubeConfig, driver: clientsOf(kubeConfig), forToken, call })
       }),

@@ -7,6 +7,7 @@
  */
 import { Cause, Deferred, Duration, Effect, Option, PubSub, Queue, Ref, Result, Stream } from "effect"
 import { cappedBackoff } from "../backoff.js"
+import { watchRestarted } from "../observability/metrics.js"
 import { type CertificateRequest, decodeCertificateRequest } from "./certificate-request.js"
 import type { KubeApiError } from "./errors.js"
 
@@ -123,6 +124,7 @@ export const makeInformer = (source: InformerSource) =>
     const watchLoop = Effect.gen(function* () {
       while (true) {
         yield* Ref.update(restarts, (n) => n + 1)
+        yield* watchRestarted
         const from = yield* Ref.get(resourceVersion)
         yield* source.watch(from).pipe(
           Stream.runForEach(handle),
@@ -140,7 +142,9 @@ export const makeInformer = (source: InformerSource) =>
     const loop = Effect.gen(function* () {
       while (true) {
         yield* relist
-        yield* watchLoop.pipe(Effect.catch(() => Ref.update(restarts, (n) => n + 1)))
+        yield* watchLoop.pipe(
+          Effect.catch(() => Ref.update(restarts, (n) => n + 1).pipe(Effect.andThen(watchRestarted))),
+        )
       }
     })
     yield* Effect.forkScoped(

@@ -4,11 +4,13 @@
  */
 import * as http from "node:http"
 import { NodeHttpServer } from "@effect/platform-node"
-import { Effect, Layer } from "effect"
+import { Clock, Effect, Layer } from "effect"
 import { HttpRouter, HttpServerResponse } from "effect/http"
 import { PrometheusMetrics } from "effect/observability"
 import { Config } from "../config.js"
+import { Lifecycle } from "../volume/lifecycle.js"
 import { Health, type Unhealthy } from "./health.js"
+import { refreshGauges } from "./metrics.js"
 
 const healthRoute = (
   path: HttpRouter.PathInput,
@@ -28,8 +30,20 @@ const healthRoute = (
     }),
   )
 
+/** Gauges read off the driver's state are refreshed right before each scrape. */
+const metricsRoute = HttpRouter.add(
+  "GET",
+  "/metrics",
+  Effect.gen(function* () {
+    const lifecycle = yield* Lifecycle
+    yield* refreshGauges(yield* lifecycle.summary, yield* Clock.currentTimeMillis)
+    const text = yield* PrometheusMetrics.format()
+    return HttpServerResponse.text(text, { contentType: "text/plain; version=0.0.4; charset=utf-8" })
+  }),
+)
+
 const routes = Layer.mergeAll(
-  PrometheusMetrics.layerHttp({ path: "/metrics" }),
+  metricsRoute,
   healthRoute("/healthz", (health) => health.live),
   healthRoute("/readyz", (health) => health.ready),
 )

@@ -1,9 +1,9 @@
 /**
  * The driver's Prometheus metrics, named `certmanager_csi_*` like csi-lib's. Every
- * metric is defined here, once; call sites use the small helpers below. No label
+ * metric is defined here, once; call sites use the small functions below. No label
  * takes values that grow with the number of volumes or pods.
  */
-import { type Effect, Metric } from "effect"
+import { Effect, Metric } from "effect"
 
 const secondsBuckets = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120]
 
@@ -15,9 +15,116 @@ const grpcDuration = Metric.histogram("certmanager_csi_grpc_request_duration_sec
   description: "gRPC call latency, by method.",
   boundaries: secondsBuckets,
 })
+const issueRequests = Metric.counter("certmanager_csi_issue_requests_total", {
+  description:
+    "Issuance attempts (first issuance and renewals), by outcome: issued, denied, failed, timeout, api-error, error.",
+  incremental: true,
+})
+const issuanceDuration = Metric.histogram("certmanager_csi_issuance_duration_seconds", {
+  description: "Time from starting an issuance to writing the certificate, by kind (first, renewal).",
+  boundaries: secondsBuckets,
+})
+const renewals = Metric.counter("certmanager_csi_renewals_total", {
+  description: "Certificates renewed in place.",
+  incremental: true,
+})
+const renewalFailures = Metric.counter("certmanager_csi_renewal_failures_total", {
+  description: "Renewal attempts that failed (each is retried with backoff).",
+  incremental: true,
+})
+const apiRequests = Metric.counter("certmanager_csi_kube_api_requests_total", {
+  description: "Kubernetes API requests, by verb and HTTP status code (0 when no response arrived).",
+  incremental: true,
+})
+const watchRestarts = Metric.counter("certmanager_csi_watch_restarts_total", {
+  description: "Times the shared CertificateRequest watch was re-opened or re-listed.",
+  incremental: true,
+})
+const managedVolumes = Metric.gauge("certmanager_csi_managed_volumes", {
+  description: "Volumes this driver manages.",
+})
+const earliestExpiry = Metric.gauge("certmanager_csi_earliest_expiry_seconds", {
+  description: "Seconds until the earliest notAfter of any managed certificate (negative when expired).",
+})
+const nextRenewal = Metric.gauge("certmanager_csi_next_renewal_seconds", {
+  description: "Seconds until the earliest scheduled renewal.",
+})
+const residentMemory = Metric.gauge("process_resident_memory_bytes", {
+  description: "Resident memory size in bytes.",
+})
+const heapUsed = Metric.gauge("nodejs_heap_used_bytes", { description: "V8 heap in use, in bytes." })
+const cpuSeconds = Metric.counter("process_cpu_seconds_total", {
+  description: "User and system CPU time spent, in seconds.",
+})
+let cpuReported = 0
+const startTime = Metric.gauge("process_start_time_seconds", {
+  description: "Start time of the process since the Unix epoch, in seconds.",
+})
+const processStarted = (Date.now() - performance.now()) / 1000
 
 export const callsTotal = (method: string, code: string): Effect.Effect<void> =>
   Metric.update(Metric.withAttributes(grpcCalls, { method, code }), 1)
 
 export const callDuration = (method: string, millis: number): Effect.Effect<void> =>
   Metric.update(Metric.withAttributes(grpcDuration, { method }), millis / 1000)
+
+export type IssueOutcome = "issued" | "denied" | "failed" | "timeout" | "api-error" | "error"
+
+/** The outcome label for an issuance that ended with this error tag. */
+export const outcomeOfError = (tag: string): IssueOutcome => {
+  switch (tag) {
+    case "RequestDenied":
+      return "denied"
+    case "RequestFailed":
+    case "CertificateInvalid":
+      return "failed"
+    case "IssuancePending":
+      return "timeout"
+    case "KubeApiError":
+      return "api-error"
+    default:
+      return "error"
+  }
+}
+
+export const issueAttempt = (outcome: IssueOutcome): Effect.Effect<void> =>
+  Metric.update(Metric.withAttributes(issueRequests, { outcome }), 1)
+
+export const issuanceTook = (kind: "first" | "renewal", millis: number): Effect.Effect<void> =>
+  Metric.update(Metric.withAttributes(issuanceDuration, { kind }), millis / 1000)
+
+export const renewed: Effect.Effect<void> = Metric.update(renewals, 1)
+export const renewalFailed: Effect.Effect<void> = Metric.update(renewalFailures, 1)
+
+export const apiRequest = (verb: string, status: number): Effect.Effect<void> =>
+  Metric.update(Metric.withAttributes(apiRequests, { verb, code: String(status) }), 1)
+
+export const watchRestarted: Effect.Effect<void> = Metric.update(watchRestarts, 1)
+
+export interface VolumeSummary {
+  readonly volumes: number
+  /** Epoch ms, or undefined when no certificate is issued. */
+  readonly earliestNotAfter: number | undefined
+  readonly earliestRenewal: number | undefined
+}
+
+/** Refreshes the gauges that are read off the driver's state at scrape time. */
+export const refreshGauges = (summary: VolumeSummary, now: number): Effect.Effect<void> =>
+  Effect.gen(function* () {
+    yield* Metric.update(managedVolumes, summary.volumes)
+    if (summary.earliestNotAfter !== undefined) {
+      yield* Metric.update(earliestExpiry, (summary.earliestNotAfter - now) / 1000)
+    }
+    if (summary.earliestRenewal !== undefined) {
+      yield* Metric.update(nextRenewal, (summary.earliestRenewal - now) / 1000)
+    }
+    const memory = process.memoryUsage()
+    const cpu = process.cpuUsage()
+    yield* Metric.update(residentMemory, memory.rss)
+    yield* Metric.update(heapUsed, memory.heapUsed)
+    // A counter takes increments: add what was spent since the last scrape.
+    const cpuNow = (cpu.user + cpu.system) / 1e6
+    yield* Metric.update(cpuSeconds, cpuNow - cpuReported)
+    cpuReported = cpuNow
+    yield* Metric.update(startTime, processStarted)
+  })

@@ -11,13 +11,25 @@ import {
   Context,
   Duration,
   Effect,
+  Fiber,
   FiberMap,
   Layer,
   Option,
   Stream,
   SubscriptionRef,
 } from "effect"
+import type { PodInfo } from "../attributes/spec.js"
 import { cappedBackoff } from "../backoff.js"
+import { CertificateRequests } from "../kube/certificate-requests.js"
+import { PodEvents } from "../kube/events.js"
+import {
+  issuanceTook,
+  issueAttempt,
+  outcomeOfError,
+  renewalFailed,
+  renewed,
+  type VolumeSummary,
+} from "../observability/metrics.js"
 import { InternalError } from "./errors.js"
 import { type Issuance, issue } from "./issue.js"
 import { VolumeStore } from "./store.js"
@@ -55,6 +67,99 @@ const sleepUntil = (iso: string) =>
 
 const isSettled = (state: VolumeState) => state._tag !== "Issuing"
 
+/** One issuance, counted by outcome and timed. */
+const attempt = (volumeId: string, kind: "first" | "renewal") =>
+  Effect.gen(function* () {
+    const started = yield* Clock.currentTimeMillis
+    const issuance = yield* issue(volumeId).pipe(
+      Effect.tapError((error) => issueAttempt(outcomeOfError(error._tag))),
+    )
+    yield* issueAttempt("issued")
+    yield* issuanceTook(kind, (yield* Clock.currentTimeMillis) - started)
+    return issuance
+  })
+
+/** Seconds of pending after which the pod gets an event saying what it waits for. */
+const pendingNoticeAfter = Duration.seconds(10)
+const pendingNoticeEvery = Duration.minutes(1)
+
+/** Tells the pod, while its first certificate is pending, which request and issuer it waits on. */
+const pendingNotice = (volumeId: string, pod: PodInfo) =>
+  Effect.gen(function* () {
+    const store = yield* VolumeStore
+    const requests = yield* CertificateRequests
+    const events = yield* PodEvents
+    yield* Effect.sleep(pendingNoticeAfter)
+    while (true) {
+      const metadata = yield* store.read(volumeId).pipe(Effect.orElseSucceed(() => Option.none()))
+      const pending = Option.flatMapNullishOr(metadata, (m) => m.pendingRequest)
+      const issuer = Option.match(metadata, {
+        onNone: () => "",
+        onSome: (m) => m.attributes["csi.cert-manager.io/issuer-name"] ?? "",
+      })
+      const message = Option.isSome(pending)
+        ? `waiting for issuer ${issuer} to sign CertificateRequest ${pending.value.namespace}/${pending.value.name}: ${yield* requests.describe(pending.value)}`
+        : `waiting to create a CertificateRequest for issuer ${issuer}`
+      yield* events.record(pod, { type: "Warning", reason: "IssuancePending", message })
+      yield* Effect.sleep(pendingNoticeEvery)
+    }
+  })
+
+const firstIssuance = (
+  volumeId: string,
+  pod: PodInfo,
+  state: SubscriptionRef.SubscriptionRef<VolumeState>,
+  options: StartOptions,
+) =>
+  Effect.gen(function* () {
+    const events = yield* PodEvents
+    const notice = yield* Effect.forkChild(pendingNotice(volumeId, pod))
+    const first = attempt(volumeId, "first").pipe(
+      Effect.tapError((error) =>
+        SubscriptionRef.set(state, { _tag: "Failed", error }).pipe(
+          Effect.andThen(
+            events.record(pod, {
+              type: "Warning",
+              reason: error._tag === "RequestDenied" ? "IssuanceDenied" : "IssuanceFailed",
+              message: error.message,
+            }),
+          ),
+        ),
+      ),
+    )
+    const settled = options.retryFirstIssuance
+      ? Effect.asSome(first.pipe(Effect.retry(renewalBackoff)))
+      : Effect.option(first)
+    return yield* settled.pipe(Effect.ensuring(Fiber.interrupt(notice)))
+  })
+
+/** Renews until it works, backing off between failures; the working files stay in place throughout. */
+const renew = (volumeId: string, pod: PodInfo) =>
+  Effect.gen(function* () {
+    const events = yield* PodEvents
+    yield* Effect.logInfo("renewing certificate")
+    const renewed_ = yield* attempt(volumeId, "renewal").pipe(
+      Effect.tapError((error) =>
+        Effect.logWarning("renewal failed; retrying with backoff").pipe(
+          Effect.annotateLogs({ error: error.message }),
+          Effect.andThen(renewalFailed),
+          Effect.andThen(
+            events.record(pod, { type: "Warning", reason: "RenewalFailed", message: error.message }),
+          ),
+        ),
+      ),
+      Effect.retry(renewalBackoff),
+    )
+    yield* renewed
+    yield* Effect.logInfo("renewed certificate").pipe(Effect.annotateLogs({ notAfter: renewed_.notAfter }))
+    yield* events.record(pod, {
+      type: "Normal",
+      reason: "Renewed",
+      message: `certificate renewed; valid until ${renewed_.notAfter}, next renewal at ${renewed_.nextIssuanceAt}`,
+    })
+    return renewed_
+  })
+
 export class Lifecycle extends Context.Service<
   Lifecycle,
   {
@@ -66,12 +171,16 @@ export class Lifecycle extends Context.Service<
     /** Stops the volume's fiber, interrupting an issuance in flight. */
     readonly stop: (volumeId: string) => Effect.Effect<void>
     readonly size: Effect.Effect<number>
+    /** Counts and earliest times across volumes, for the metrics gauges. */
+    readonly summary: Effect.Effect<VolumeSummary>
   }
 >()("csi/Lifecycle") {
   static readonly layer = Layer.effect(
     Lifecycle,
     Effect.gen(function* () {
-      const context = yield* Effect.context<Effect.Services<ReturnType<typeof issue>> | VolumeStore>()
+      const context = yield* Effect.context<
+        Effect.Services<ReturnType<typeof issue>> | VolumeStore | PodEvents | CertificateRequests
+      >()
       const fibers = yield* FiberMap.make<string>()
       const states = new Map<string, SubscriptionRef.SubscriptionRef<VolumeState>>()
 
@@ -83,29 +192,18 @@ export class Lifecycle extends Context.Service<
         Effect.gen(function* () {
           const store = yield* VolumeStore
           const stored = yield* store.read(volumeId)
-          let issuance = Option.flatMapNullishOr(stored, (metadata) => metadata.issuance)
-          if (Option.isNone(issuance)) {
-            const first = issue(volumeId).pipe(
-              Effect.tapError((error) => SubscriptionRef.set(state, { _tag: "Failed", error })),
-            )
-            const settled = options.retryFirstIssuance
-              ? Effect.asSome(first.pipe(Effect.retry(renewalBackoff)))
-              : Effect.option(first)
-            issuance = yield* settled
-            if (Option.isNone(issuance)) return
+          if (Option.isNone(stored)) return
+          const pod = stored.value.pod
+          let current = stored.value.issuance
+          if (current === undefined) {
+            const first = yield* firstIssuance(volumeId, pod, state, options)
+            if (Option.isNone(first)) return
+            current = first.value
           }
-          let current = issuance.value
           while (true) {
             yield* SubscriptionRef.set(state, { _tag: "Issued", issuance: current })
             yield* sleepUntil(current.nextIssuanceAt)
-            yield* Effect.logInfo("renewing certificate")
-            current = yield* issue(volumeId).pipe(
-              Effect.tapError((error) => Effect.logWarning("renewal failed; retrying with backoff", error)),
-              Effect.retry(renewalBackoff),
-            )
-            yield* Effect.logInfo("renewed certificate").pipe(
-              Effect.annotateLogs({ notAfter: current.notAfter }),
-            )
+            current = yield* renew(volumeId, pod)
           }
         }).pipe(
           Effect.catchCause((cause) =>
@@ -148,6 +246,19 @@ export class Lifecycle extends Context.Service<
         stop: (volumeId) =>
           FiberMap.remove(fibers, volumeId).pipe(Effect.andThen(Effect.sync(() => states.delete(volumeId)))),
         size: FiberMap.size(fibers),
+        summary: Effect.sync(() => {
+          let earliestNotAfter: number | undefined
+          let earliestRenewal: number | undefined
+          for (const state of states.values()) {
+            const value = SubscriptionRef.getUnsafe(state)
+            if (value._tag !== "Issued") continue
+            const notAfter = Date.parse(value.issuance.notAfter)
+            const renewal = Date.parse(value.issuance.nextIssuanceAt)
+            if (earliestNotAfter === undefined || notAfter < earliestNotAfter) earliestNotAfter = notAfter
+            if (earliestRenewal === undefined || renewal < earliestRenewal) earliestRenewal = renewal
+          }
+          return { volumes: states.size, earliestNotAfter, earliestRenewal }
+        }),
       })
     }),
   )

@@ -13,6 +13,7 @@ import { Config } from "../config.js"
 import type { PublishRequest } from "../csi/request.js"
 import { CertificateRequests } from "../kube/certificate-requests.js"
 import { IssuancePending } from "../kube/errors.js"
+import { issueAttempt } from "../observability/metrics.js"
 import { TokenMissing } from "./errors.js"
 import { Lifecycle } from "./lifecycle.js"
 import { VolumeLocks } from "./locks.js"
@@ -98,6 +99,7 @@ const pending = Effect.fnUntraced(function* (volumeId: string, issuer: string) {
   const conditions = Option.isSome(request)
     ? yield* requests.describe(request.value)
     : "no request created yet"
+  yield* issueAttempt("timeout")
   return yield* new IssuancePending({
     volumeId,
     request: Option.match(request, { onNone: () => "", onSome: (r) => `${r.namespace}/${r.name}` }),

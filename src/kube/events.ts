@@ -1,0 +1,95 @@
+/**
+ * Events on the pod, so `kubectl describe pod` says why a mount is waiting:
+ * issuance denied or failed, still pending, renewal failed, renewed. Repeats of
+ * the same event are folded into one with a rising `count`, as kubelet's recorder
+ * does. Best effort: an event that cannot be posted is logged and dropped, and
+ * never fails the operation that raised it.
+ */
+import { Clock, Context, Effect, Layer } from "effect"
+import type { PodInfo } from "../attributes/spec.js"
+import { Config } from "../config.js"
+import { KubeClient } from "./client.js"
+
+export type EventType = "Normal" | "Warning"
+
+export interface PodEvent {
+  readonly type: EventType
+  readonly reason: string
+  readonly message: string
+}
+
+const component = "cert-manager-csi-driver"
+/** Remembered events per driver, for folding repeats; the oldest are forgotten first. */
+const rememberedLimit = 4096
+
+export class PodEvents extends Context.Service<
+  PodEvents,
+  { readonly record: (pod: PodInfo, event: PodEvent) => Effect.Effect<void> }
+>()("csi/PodEvents") {
+  static readonly layer = Layer.effect(
+    PodEvents,
+    Effect.gen(function* () {
+      const config = yield* Config
+      const kube = yield* KubeClient
+      const seen = new Map<string, { readonly name: string; count: number }>()
+
+      const post = Effect.fnUntraced(function* (pod: PodInfo, event: PodEvent) {
+        const now = new Date(yield* Clock.currentTimeMillis)
+        const key = `${pod.uid}\u0000${event.type}\u0000${event.reason}\u0000${event.message}`
+        const earlier = seen.get(key)
+        if (earlier !== undefined) {
+          earlier.count += 1
+          const patch = [
+            { op: "replace", path: "/count", value: earlier.count },
+            { op: "replace", path: "/lastTimestamp", value: now.toISOString() },
+          ]
+          yield* kube.call("patch", "events", () =>
+            kube.driver.core.patchNamespacedEvent({
+              name: earlier.name,
+              namespace: pod.namespace,
+              body: patch,
+            }),
+          )
+          return
+        }
+        const created = yield* kube.call("create", "events", () =>
+          kube.driver.core.createNamespacedEvent({
+            namespace: pod.namespace,
+            body: {
+              metadata: { generateName: `${pod.name}.`, namespace: pod.namespace },
+              involvedObject: {
+                apiVersion: "v1",
+                kind: "Pod",
+                name: pod.name,
+                namespace: pod.namespace,
+                uid: pod.uid,
+              },
+              type: event.type,
+              reason: event.reason,
+              message: event.message,
+              source: { component, host: config.nodeId },
+              reportingComponent: component,
+              reportingInstance: config.nodeId,
+              firstTimestamp: now,
+              lastTimestamp: now,
+              count: 1,
+            },
+          }),
+        )
+        if (seen.size >= rememberedLimit) seen.delete(seen.keys().next().value ?? "")
+        seen.set(key, { name: created.metadata?.name ?? "", count: 1 })
+      })
+
+      return PodEvents.of({
+        record: (pod, event) =>
+          post(pod, event).pipe(
+            Effect.catch((error) =>
+              Effect.logWarning("could not post an event on the pod").pipe(
+                Effect.annotateLogs({ reason: event.reason, error: error.message }),
+              ),
+            ),
+          ),
+      })
+    }),
+  )
+}
