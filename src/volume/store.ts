@@ -231,6 +231,8 @@ const makeStore = (root: string): VolumeStore["Service"] => {
       const dir = volumeDir(meta.volumeId)
       yield* mkdirIfMissing(dir, 0o700)
       yield* tryFs("register", dir, () => fs.chmod(dir, 0o700))
+      // Empty until the first certificate, but mountable: --continue-on-not-ready binds it at once.
+      yield* mkdirIfMissing(dataDir(meta.volumeId), 0o550)
       yield* writeMetadata("register", meta)
     }),
 
