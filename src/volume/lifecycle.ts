@@ -115,16 +115,15 @@ const firstIssuance = (
     const events = yield* PodEvents
     const notice = yield* Effect.forkChild(pendingNotice(volumeId, pod))
     const first = attempt(volumeId, "first").pipe(
+      // The event goes first: the waiting publish removes the volume as soon as it sees Failed.
       Effect.tapError((error) =>
-        SubscriptionRef.set(state, { _tag: "Failed", error }).pipe(
-          Effect.andThen(
-            events.record(pod, {
-              type: "Warning",
-              reason: error._tag === "RequestDenied" ? "IssuanceDenied" : "IssuanceFailed",
-              message: error.message,
-            }),
-          ),
-        ),
+        events
+          .record(pod, {
+            type: "Warning",
+            reason: error._tag === "RequestDenied" ? "IssuanceDenied" : "IssuanceFailed",
+            message: error.message,
+          })
+          .pipe(Effect.andThen(SubscriptionRef.set(state, { _tag: "Failed", error }))),
       ),
     )
     const settled = options.retryFirstIssuance
@@ -194,17 +193,19 @@ export class Lifecycle extends Context.Service<
           const stored = yield* store.read(volumeId)
           if (Option.isNone(stored)) return
           const pod = stored.value.pod
-          let current = stored.value.issuance
-          if (current === undefined) {
-            const first = yield* firstIssuance(volumeId, pod, state, options)
-            if (Option.isNone(first)) return
-            current = first.value
-          }
-          while (true) {
-            yield* SubscriptionRef.set(state, { _tag: "Issued", issuance: current })
-            yield* sleepUntil(current.nextIssuanceAt)
-            current = yield* renew(volumeId, pod)
-          }
+          yield* Effect.gen(function* () {
+            let current = stored.value.issuance
+            if (current === undefined) {
+              const first = yield* firstIssuance(volumeId, pod, state, options)
+              if (Option.isNone(first)) return
+              current = first.value
+            }
+            while (true) {
+              yield* SubscriptionRef.set(state, { _tag: "Issued", issuance: current })
+              yield* sleepUntil(current.nextIssuanceAt)
+              current = yield* renew(volumeId, pod)
+            }
+          }).pipe(Effect.annotateLogs({ pod: `${pod.namespace}/${pod.name}` }))
         }).pipe(
           Effect.catchCause((cause) =>
             Cause.hasInterruptsOnly(cause)
