@@ -125,7 +125,7 @@ const makeFake = (options: FakeCertificateRequestsOptions) =>
         const entry = entries.get(key)
         if (entry === undefined) return Effect.void
         entry.request = { ...entry.request, status }
-        return PubSub.publish(changes, { _tag: "Upsert", key })
+        return PubSub.publish<Change>(changes, { _tag: "Upsert", key })
       })
 
     const sign = (key: string, entry: Entry) =>
@@ -244,7 +244,7 @@ const makeFake = (options: FakeCertificateRequestsOptions) =>
           },
           request: { metadata: request, spec: { issuerRef: input.spec.issuerRef } },
         })
-        yield* PubSub.publish(changes, { _tag: "Upsert", key })
+        yield* PubSub.publish<Change>(changes, { _tag: "Upsert", key })
         yield* startAnswer(key)
         return request
       })
@@ -257,7 +257,7 @@ const makeFake = (options: FakeCertificateRequestsOptions) =>
         entries.delete(key)
         removed.push(request)
         yield* FiberMap.remove(work, key)
-        yield* PubSub.publish(changes, { _tag: "Delete", key })
+        yield* PubSub.publish<Change>(changes, { _tag: "Delete", key })
       })
 
     const liveOf = (volumeId: string) =>
