@@ -56,8 +56,10 @@ export const issue = Effect.fn("issue")(function* (volumeId: string) {
           })
         : error,
     ),
-    // The request is finished either way: a retry must start a new one.
-    Effect.tapError(() => forgetPending(volumeId)),
+    // The request is finished either way: a retry starts a new one, so this one must not pile up.
+    Effect.tapError(() =>
+      forgetPending(volumeId).pipe(Effect.andThen(requests.remove(request).pipe(Effect.ignore))),
+    ),
   )
   yield* writeFiles(volumeId, spec, key, issued)
   const issuance = yield* recordIssued(volumeId, spec, request, issued)

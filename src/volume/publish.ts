@@ -51,12 +51,13 @@ const publishLocked = Effect.fnUntraced(function* (request: PublishRequest, issu
   if (request.token !== undefined) yield* (yield* Tokens).set(request.volumeId, request.token)
 
   const existing = yield* store.read(request.volumeId)
+  if (Option.isNone(existing)) yield* register(request)
+  // Starting is a no-op for a running volume, and revives one whose fiber stopped.
+  yield* lifecycle.start(request.volumeId, { retryFirstIssuance: config.continueOnNotReady })
   if (Option.isSome(existing) && existing.value.issuance !== undefined) {
     if (yield* mounter.isMountPoint(request.targetPath)) return
   }
-  if (Option.isNone(existing)) yield* register(request)
 
-  yield* lifecycle.start(request.volumeId, { retryFirstIssuance: config.continueOnNotReady })
   if (!config.continueOnNotReady) yield* awaitFirstIssuance(request, issuer)
   yield* mounter
     .bindReadOnly(store.dataDir(request.volumeId), request.targetPath)

@@ -19,7 +19,8 @@ export const removeVolume = Effect.fn("removeVolume")(function* (volumeId: strin
   const requests = yield* CertificateRequests
   yield* lifecycle.stop(volumeId)
   yield* mounter.unmount(targetPath)
-  const metadata = yield* store.read(volumeId)
+  // Unreadable metadata must not keep a pod Terminating: the label sweep below still finds its requests.
+  const metadata = yield* store.read(volumeId).pipe(Effect.orElseSucceed(() => Option.none()))
   // Names from metadata cover a request the shared watch has not delivered yet.
   const known: Array<RequestName> = Option.match(metadata, {
     onNone: () => [],
