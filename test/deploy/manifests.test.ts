@@ -101,10 +101,9 @@ const probePort = (c: V1Container, probe: V1Probe | undefined): number | undefin
 
 const expectBase = (objs: ReadonlyArray<Manifest>, opts: { tokenRequest: boolean; namespace: string }) => {
   const ns = opts.namespace
-  expect(
-    objs.some((o) => o.kind === "Namespace"),
-    "the base must not own a Namespace",
-  ).toBe(false)
+  // The driver owns its namespace (never cert-manager's), with Pod Security allowing a privileged DaemonSet.
+  const namespace = one<V1Namespace>(objs, "Namespace", ns)
+  expect(namespace.metadata?.labels?.["pod-security.kubernetes.io/enforce"]).toBe("privileged")
 
   const sa = one<V1ServiceAccount>(objs, "ServiceAccount", DRIVER)
   expect(sa.metadata?.namespace).toBe(ns)
@@ -345,21 +344,23 @@ interface Build {
   readonly check: (objs: ReadonlyArray<Manifest>) => void
 }
 
-const baseInventory = [
-  "CSIDriver/csi.cert-manager.io",
-  `ClusterRole/${DRIVER}`,
-  `ClusterRoleBinding/${DRIVER}`,
-  `DaemonSet/${DRIVER}`,
-  `ServiceAccount/${DRIVER}`,
-]
+const baseInventory = (namespace = "cert-manager-csi-driver") =>
+  [
+    "CSIDriver/csi.cert-manager.io",
+    `ClusterRole/${DRIVER}`,
+    `ClusterRoleBinding/${DRIVER}`,
+    `DaemonSet/${DRIVER}`,
+    `Namespace/${namespace}`,
+    `ServiceAccount/${DRIVER}`,
+  ].sort()
 
 const builds: ReadonlyArray<Build> = [
   {
     name: "overlays/default",
     dir: path.join(deployDir, "overlays/default"),
     check: (objs) => {
-      expect(inventory(objs)).toEqual(baseInventory)
-      expectBase(objs, { tokenRequest: false, namespace: "cert-manager" })
+      expect(inventory(objs)).toEqual(baseInventory())
+      expectBase(objs, { tokenRequest: false, namespace: "cert-manager-csi-driver" })
     },
   },
   {
@@ -368,12 +369,12 @@ const builds: ReadonlyArray<Build> = [
     check: (objs) => {
       expect(inventory(objs)).toEqual(
         [
-          ...baseInventory,
+          ...baseInventory(),
           "ClusterRole/cert-manager-csi-driver-cr-create",
           "ClusterRoleBinding/cert-manager-csi-driver-cr-create",
         ].sort(),
       )
-      expectBase(objs, { tokenRequest: true, namespace: "cert-manager" })
+      expectBase(objs, { tokenRequest: true, namespace: "cert-manager-csi-driver" })
       expectTokenRequestRbac(objs)
     },
   },
@@ -390,7 +391,7 @@ const builds: ReadonlyArray<Build> = [
     },
     check: (objs) => {
       expect(inventory(objs)).toEqual(
-        [...baseInventory, `PodMonitor/${DRIVER}`, `Service/${DRIVER}-metrics`].sort(),
+        [...baseInventory("csi-test"), `PodMonitor/${DRIVER}`, `Service/${DRIVER}-metrics`].sort(),
       )
       expectBase(objs, { tokenRequest: true, namespace: "csi-test" })
       expectMetrics(objs, "csi-test")
@@ -528,6 +529,8 @@ const transform = (objs: ReadonlyArray<Manifest>, dir: string, k: Json, files: S
     const ns = k.namespace
     const accounts = new Set(out.filter((o) => o.kind === "ServiceAccount").map((o) => o.metadata.name))
     out = out.map((o) => {
+      // kustomize renames the build's Namespace object to the target namespace.
+      if (o.kind === "Namespace") return { ...o, metadata: { ...o.metadata, name: ns } }
       if (!CLUSTER_SCOPED.has(o.kind)) return { ...o, metadata: { ...o.metadata, namespace: ns } }
       // kustomize also moves bindings' subjects that are ServiceAccounts of this build.
       const subjects = (o as V1ClusterRoleBinding).subjects?.map((s) =>
