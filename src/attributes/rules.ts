@@ -212,11 +212,16 @@ export const lifetime = (
   return resolve(problems, () => ({ duration, renewBefore }))
 }
 
-/** The PKCS#12 keystore, when enabled; its attributes are refused without `pkcs12-enable: "true"`. */
+/**
+ * The PKCS#12 keystore, when enabled. Its other attributes without any `pkcs12-enable` are refused
+ * (a forgotten switch); with `pkcs12-enable: "false"` they are ignored, as upstream does, so a
+ * manifest that turns the keystore off keeps working.
+ */
 export const pkcs12 = (input: RuleInput): Resolved<Pkcs12Spec | undefined> => {
   const a = input.attributes
   if (input.failed.has(K.Pkcs12EnableKey)) return failWith([])
   const problems: Array<AttributeProblem> = []
+  if (a[K.Pkcs12EnableKey] === false) return resolve(problems, () => undefined)
   if (a[K.Pkcs12EnableKey] !== true) {
     for (const key of [K.Pkcs12FilenameKey, K.Pkcs12PasswordKey, K.Pkcs12ProfileKey] as const) {
       if (given(input, key)) {

@@ -720,9 +720,18 @@ describe("PKCS#12", () => {
     ])
   })
 
-  it.each([undefined, "false"])("refuses the other pkcs12 attributes when pkcs12-enable is %j", (enable) => {
+  it('ignores the other pkcs12 attributes when pkcs12-enable is "false", as upstream does', () => {
+    const spec = specOf({
+      [`${P}pkcs12-enable`]: "false",
+      [`${P}pkcs12-filename`]: "tls.p12",
+      [`${P}pkcs12-password`]: "s3cret-pass",
+      [`${P}pkcs12-profile`]: "Modern2023",
+    })
+    expect(spec.pkcs12).toBeUndefined()
+  })
+
+  it("refuses the other pkcs12 attributes when pkcs12-enable is missing", () => {
     const attributes = {
-      ...(enable === undefined ? {} : { [`${P}pkcs12-enable`]: enable }),
       [`${P}pkcs12-filename`]: "tls.p12",
       [`${P}pkcs12-password`]: "s3cret-pass",
       [`${P}pkcs12-profile`]: "Modern2023",
