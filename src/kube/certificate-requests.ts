@@ -180,6 +180,35 @@ const listResultOf = (body: unknown) => {
   return { items: list?.items ?? [], resourceVersion: list?.metadata?.resourceVersion ?? "" }
 }
 
+type RequestFields = RequestName & { readonly issuer: string }
+
+/** The issuer's answer, once there is one: the certificate, or why there will be none. */
+export const decision = (
+  request: CertificateRequest,
+  fields: RequestFields,
+): Effect.Effect<Issued, RequestDenied | RequestFailed> | undefined => {
+  const outcome = outcomeOf(request)
+  switch (outcome._tag) {
+    case "Issued":
+      return Effect.succeed({ certificatePem: outcome.certificatePem, caPem: outcome.caPem })
+    case "Denied":
+      return Effect.fail(new RequestDenied({ ...fields, reason: outcome.reason, detail: outcome.message }))
+    case "Failed":
+      return Effect.fail(new RequestFailed({ ...fields, reason: outcome.reason, detail: outcome.message }))
+    case "Pending":
+      return undefined
+  }
+}
+
+export const deletedBeforeIssued = (fields: RequestFields) =>
+  Effect.fail(
+    new RequestFailed({
+      ...fields,
+      reason: "Deleted",
+      detail: "the CertificateRequest was deleted before it was issued",
+    }),
+  )
+
 const awaitIssued = (informer: Informer, request: RequestName, issuer: string) =>
   Effect.scoped(
     Effect.gen(function* () {
@@ -189,27 +218,12 @@ const awaitIssued = (informer: Informer, request: RequestName, issuer: string) =
       )
       const fields = { ...request, issuer }
       while (true) {
-        if (current !== undefined) {
-          const outcome = outcomeOf(current)
-          switch (outcome._tag) {
-            case "Issued":
-              return { certificatePem: outcome.certificatePem, caPem: outcome.caPem }
-            case "Denied":
-              return yield* new RequestDenied({ ...fields, reason: outcome.reason, detail: outcome.message })
-            case "Failed":
-              return yield* new RequestFailed({ ...fields, reason: outcome.reason, detail: outcome.message })
-          }
-        }
+        const decided = current === undefined ? undefined : decision(current, fields)
+        if (decided !== undefined) return yield* decided
         const change = yield* PubSub.take(changes)
         const { namespace, name } = change.request.metadata
         if (namespace !== request.namespace || name !== request.name) continue
-        if (change._tag === "Delete") {
-          return yield* new RequestFailed({
-            ...fields,
-            reason: "Deleted",
-            detail: "the CertificateRequest was deleted before it was issued",
-          })
-        }
+        if (change._tag === "Delete") return yield* deletedBeforeIssued(fields)
         current = change.request
       }
     }),

@@ -16,8 +16,13 @@ import {
   describeConditions,
   outcomeOf,
 } from "../kube/certificate-request.js"
-import { CertificateRequests, type SubmitInput } from "../kube/certificate-requests.js"
-import { KubeApiError, RequestDenied, RequestFailed, type RequestName } from "../kube/errors.js"
+import {
+  CertificateRequests,
+  decision,
+  deletedBeforeIssued,
+  type SubmitInput,
+} from "../kube/certificate-requests.js"
+import { KubeApiError, type RequestName } from "../kube/errors.js"
 import type { KubeObject } from "./api-server/objects.js"
 import { defaultBehaviours, IssuerBehaviour } from "./issuer/behaviour.js"
 import { type CertificateAuthority, generateCa } from "./issuer/ca.js"
@@ -271,34 +276,11 @@ const makeFake = (options: FakeCertificateRequestsOptions) =>
           const fields = { ...request, issuer }
           let current = entries.get(key)?.request
           while (true) {
-            if (current !== undefined) {
-              const outcome = outcomeOf(current)
-              switch (outcome._tag) {
-                case "Issued":
-                  return { certificatePem: outcome.certificatePem, caPem: outcome.caPem }
-                case "Denied":
-                  return yield* new RequestDenied({
-                    ...fields,
-                    reason: outcome.reason,
-                    detail: outcome.message,
-                  })
-                case "Failed":
-                  return yield* new RequestFailed({
-                    ...fields,
-                    reason: outcome.reason,
-                    detail: outcome.message,
-                  })
-              }
-            }
+            const decided = current === undefined ? undefined : decision(current, fields)
+            if (decided !== undefined) return yield* decided
             const change = yield* PubSub.take(subscription)
             if (change.key !== key) continue
-            if (change._tag === "Delete") {
-              return yield* new RequestFailed({
-                ...fields,
-                reason: "Deleted",
-                detail: "the CertificateRequest was deleted before it was issued",
-              })
-            }
+            if (change._tag === "Delete") return yield* deletedBeforeIssued(fields)
             current = entries.get(key)?.request
           }
         }),

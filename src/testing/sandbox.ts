@@ -314,43 +314,36 @@ export const makeSandbox = (options?: SandboxOptions): Effect.Effect<Sandbox, Sa
     } satisfies Sandbox
   })
 
-/** The Promise face of a sandbox, for suites that do not use Effect. */
-export interface RunningSandbox {
-  readonly url: string
-  readonly port: number
-  readonly caPem: string
-  readonly adminToken: string
-  readonly driverToken: string
-  readonly kubeconfig: (token?: string) => string
-  readonly serviceAccountToken: (
-    namespace: string,
-    name: string,
-    options?: ServiceAccountTokenOptions,
-  ) => string
-  readonly addUser: (token: string, user: NewUser) => Promise<void>
-  readonly registerPod: (pod: PodInput) => Promise<KubeObject>
-  readonly deletePod: (namespace: string, name: string) => Promise<boolean>
-  readonly listCertificateRequests: (namespace?: string) => Promise<ReadonlyArray<KubeObject>>
-  readonly getCertificateRequest: (namespace: string, name: string) => Promise<KubeObject | undefined>
-  readonly listObjects: (resource: SandboxResource, namespace?: string) => Promise<ReadonlyArray<KubeObject>>
-  readonly createdBy: (
-    resource: SandboxResource,
-    namespace: string,
-    name: string,
-  ) => Promise<UserInfo | undefined>
-  readonly setIssuerBehaviour: (issuerName: string, behaviour: IssuerBehaviour) => Promise<void>
-  readonly setFaults: (faults: Partial<Faults>) => Promise<void>
-  readonly dropWatches: () => Promise<void>
-  readonly stats: () => Promise<Stats>
-  readonly resetStats: () => Promise<void>
-  readonly stop: () => Promise<void>
-  readonly start: () => Promise<void>
-  readonly ca: CertificateAuthority
+/** A sandbox operation with its Effect turned into a Promise; plain values stay as they are. */
+type Promised<T> = {
+  readonly [K in keyof T]: T[K] extends (...args: infer A) => Effect.Effect<infer R, infer _E>
+    ? (...args: A) => Promise<R>
+    : T[K]
+}
+
+/** The Promise face of a sandbox, for suites that do not use Effect: the same operations, awaited. */
+export type RunningSandbox = Promised<Sandbox> & {
   /** Stops everything; the sandbox cannot be started again. */
   readonly close: () => Promise<void>
   /** The Effect face of the same sandbox. */
   readonly effect: Sandbox
 }
+
+const promised = (sandbox: Sandbox): Promised<Sandbox> =>
+  Object.fromEntries(
+    Object.entries(sandbox).map(([name, value]) => [
+      name,
+      typeof value === "function"
+        ? (...args: Array<unknown>) => {
+            const result: unknown = value(...args)
+            // Every operation of a Sandbox needs no services: its effects run as they are.
+            return Effect.isEffect(result)
+              ? Effect.runPromise(result as Effect.Effect<unknown, unknown>)
+              : result
+          }
+        : value,
+    ]),
+  ) as Promised<Sandbox>
 
 /** Starts a sandbox outside Effect; call `close()` when done. Rejects with a `SandboxError`. */
 export const startSandbox = async (options?: SandboxOptions): Promise<RunningSandbox> => {
@@ -360,33 +353,10 @@ export const startSandbox = async (options?: SandboxOptions): Promise<RunningSan
     await Effect.runPromise(Scope.close(scope, exit))
     return Promise.reject(Cause.squash(exit.cause))
   }
-  const sb = exit.value
-  const run = <A, E>(effect: Effect.Effect<A, E>): Promise<A> => Effect.runPromise(effect)
   return {
-    url: sb.url,
-    port: sb.port,
-    caPem: sb.caPem,
-    adminToken: sb.adminToken,
-    driverToken: sb.driverToken,
-    kubeconfig: sb.kubeconfig,
-    serviceAccountToken: sb.serviceAccountToken,
-    addUser: (token, user) => run(sb.addUser(token, user)),
-    registerPod: (pod) => run(sb.registerPod(pod)),
-    deletePod: (namespace, name) => run(sb.deletePod(namespace, name)),
-    listCertificateRequests: (namespace) => run(sb.listCertificateRequests(namespace)),
-    getCertificateRequest: (namespace, name) => run(sb.getCertificateRequest(namespace, name)),
-    listObjects: (resource, namespace) => run(sb.listObjects(resource, namespace)),
-    createdBy: (resource, namespace, name) => run(sb.createdBy(resource, namespace, name)),
-    setIssuerBehaviour: (name, behaviour) => run(sb.setIssuerBehaviour(name, behaviour)),
-    setFaults: (faults) => run(sb.setFaults(faults)),
-    dropWatches: () => run(sb.dropWatches()),
-    stats: () => run(sb.stats()),
-    resetStats: () => run(sb.resetStats()),
-    stop: () => run(sb.stop()),
-    start: () => run(sb.start()),
-    ca: sb.ca,
-    close: () => run(Scope.close(scope, Exit.void)),
-    effect: sb,
+    ...promised(exit.value),
+    close: () => Effect.runPromise(Scope.close(scope, Exit.void)),
+    effect: exit.value,
   }
 }
 

@@ -88,7 +88,13 @@ export class DriverProcess {
   readonly dataRoot: string
   readonly kubeletRoot: string
 
-  private constructor(child: ChildProcess, dir: string, socket: string, dataRoot: string, kubeletRoot: string) {
+  private constructor(
+    child: ChildProcess,
+    dir: string,
+    socket: string,
+    dataRoot: string,
+    kubeletRoot: string,
+  ) {
     this.child = child
     this.dir = dir
     this.socket = socket

@@ -1,8 +1,8 @@
 /**
  * The pure parts of the sandbox: selector grammar and matching, patch application,
- * Go durations, kubectl-style ages.
+ * kubectl-style ages.
  */
-import { Option, Result } from "effect"
+import { Result } from "effect"
 import { describe, expect, it } from "vitest"
 import { applyPatch, jsonPatch, mergePatch } from "../../src/testing/api-server/patch.js"
 import {
@@ -12,7 +12,6 @@ import {
   parseLabelSelector,
 } from "../../src/testing/api-server/selectors.js"
 import { humanAge } from "../../src/testing/api-server/table.js"
-import { parseGoDuration } from "../../src/testing/issuer/go-duration.js"
 
 const labels = (selector: string, l: Record<string, string> | undefined): boolean => {
   const parsed = parseLabelSelector(selector)
@@ -106,21 +105,6 @@ describe("patches", () => {
     expect(Result.isFailure(jsonPatch(doc, [{ op: "test", path: "/list/0", value: 5 }]))).toBe(true)
     expect(Result.isFailure(jsonPatch(doc, [{ op: "remove", path: "/nope" }]))).toBe(true)
     expect(Result.isFailure(jsonPatch(doc, [{ op: "replace", path: "/list/7", value: 1 }]))).toBe(true)
-  })
-})
-
-describe("Go durations", () => {
-  it("parse like time.ParseDuration", () => {
-    const ms = (s: string) => Option.getOrUndefined(parseGoDuration(s))
-    expect(ms("2160h")).toBe(2160 * 3_600_000)
-    expect(ms("1h30m")).toBe(5_400_000)
-    expect(ms("1.5h")).toBe(5_400_000)
-    expect(ms("90s")).toBe(90_000)
-    expect(ms("300ms")).toBe(300)
-    expect(ms("1m0.5s")).toBe(60_500)
-    expect(ms("0")).toBe(0)
-    expect(ms("-5m")).toBe(-300_000)
-    for (const bad of ["", "5", "h", "1d", "1h 2m", ".h"]) expect(ms(bad), bad).toBeUndefined()
   })
 })
 

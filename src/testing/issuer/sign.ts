@@ -7,12 +7,12 @@
  */
 import "reflect-metadata"
 import * as x509 from "@peculiar/x509"
-import { Clock, Data, Effect, Option } from "effect"
+import { Clock, Data, Duration, Effect, Result } from "effect"
+import { parseGoDuration } from "../../attributes/duration.js"
 import type { KeyUsage } from "../../attributes/spec.js"
 import { KeyUsageBits, toX509Usages } from "../../pki/usages.js"
 import { getPath, type KubeObject } from "../api-server/objects.js"
 import { type CertificateAuthority, crypto, signLeaf } from "./ca.js"
-import { parseGoDuration } from "./go-duration.js"
 
 export class SignFailure extends Data.TaggedError("SignFailure")<{ readonly message: string }> {}
 
@@ -80,10 +80,10 @@ export const signCertificateRequest = (
     let durationMs = defaultDurationMs
     if (typeof durationText === "string" && durationText !== "") {
       const parsed = parseGoDuration(durationText)
-      if (Option.isNone(parsed) || parsed.value <= 0) {
+      if (Result.isFailure(parsed)) {
         return yield* templateError(`invalid spec.duration ${JSON.stringify(durationText)}`)
       }
-      durationMs = parsed.value
+      durationMs = Duration.toMillis(parsed.success)
     }
     const isCA = getPath(cr, "spec.isCA") === true
     const requested = getPath(cr, "spec.usages")
