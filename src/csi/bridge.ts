@@ -35,7 +35,7 @@ const logCall = (
   const annotations = { method, code: status.name, durationMs: Math.round(millis) }
   const line =
     status.name === "OK"
-      ? Effect.logDebug("gRPC call")
+      ? Effect.logInfo("gRPC call")
       : status.defect
         ? Effect.logError("gRPC call failed with a defect", cause)
         : Effect.logInfo(`gRPC call: ${status.details}`)
