@@ -1,0 +1,80 @@
+import { assert, it } from "@effect/vitest"
+import { Effect, Option, Ref, Stream } from "effect"
+import { TestClock } from "effect/testing"
+import { makeInformer, type WatchEvent } from "../../src/kube/informer.js"
+
+const cr = (name: string, resourceVersion: string, ready = false) => ({
+  metadata: { name, namespace: "ns", resourceVersion },
+  spec: { issuerRef: { name: "ca-issuer" } },
+  status: ready ? { conditions: [{ type: "Ready", status: "True" }] } : {},
+})
+
+/** A scripted API: each list and each watch call takes the next answer, and is recorded. */
+const scripted = (
+  lists: Array<{ items: Array<unknown>; resourceVersion: string }>,
+  watches: Array<Array<WatchEvent>>,
+) =>
+  Effect.gen(function* () {
+    const calls = yield* Ref.make<Array<string>>([])
+    const source = {
+      list: Effect.suspend(() => {
+        const next = lists.shift()
+        return Ref.update(calls, (all) => [...all, "list"]).pipe(
+          Effect.andThen(next === undefined ? Effect.never : Effect.succeed(next)),
+        )
+      }),
+      watch: (resourceVersion: string) =>
+        Stream.unwrap(
+          Effect.gen(function* () {
+            yield* Ref.update(calls, (all) => [...all, `watch@${resourceVersion}`])
+            const events = watches.shift()
+            return events === undefined ? Stream.never : Stream.fromIterable(events)
+          }),
+        ),
+    }
+    return { source, calls }
+  })
+
+it.effect(
+  "lists, watches from the list's version, re-watches from the last seen version, re-lists on an ERROR",
+  () =>
+    Effect.gen(function* () {
+      const { source, calls } = yield* scripted(
+        [
+          { items: [cr("a", "5")], resourceVersion: "5" },
+          { items: [cr("a", "9", true)], resourceVersion: "9" },
+        ],
+        [
+          [
+            { type: "MODIFIED", object: cr("a", "7") },
+            { type: "BOOKMARK", object: { metadata: { resourceVersion: "8" } } },
+          ],
+          [{ type: "ERROR", object: { kind: "Status", code: 410 } }],
+        ],
+      )
+      const informer = yield* makeInformer(source)
+      yield* informer.firstSync
+      yield* TestClock.adjust("1 second")
+      for (let i = 0; i < 10 && (yield* Ref.get(calls)).length < 5; i++) yield* Effect.yieldNow
+      assert.deepStrictEqual(yield* Ref.get(calls), ["list", "watch@5", "watch@8", "list", "watch@9"])
+      const a = yield* informer.get("ns", "a")
+      assert.isTrue(Option.isSome(a))
+      assert.strictEqual(Option.getOrThrow(a).metadata.resourceVersion, "9")
+      assert.isTrue(yield* informer.synced)
+    }).pipe(Effect.scoped),
+)
+
+it.effect("skips objects that do not decode instead of failing", () =>
+  Effect.gen(function* () {
+    const { source } = yield* scripted(
+      [{ items: [{ metadata: 42 }, cr("b", "3")], resourceVersion: "3" }],
+      [[{ type: "ADDED", object: "garbage" }]],
+    )
+    const informer = yield* makeInformer(source)
+    yield* informer.firstSync
+    assert.deepStrictEqual(
+      (yield* informer.all).map((r) => r.metadata.name),
+      ["b"],
+    )
+  }).pipe(Effect.scoped),
+)
