@@ -26,7 +26,8 @@ const isLink = (target: string) =>
 export const PlainDirectoryMounter = Layer.succeed(
   Mounter,
   Mounter.of({
-    ensureTmpfs: (dir) => attempt("mkdir", dir, () => fs.mkdir(dir, { recursive: true, mode: 0o700 })),
+    ensureTmpfs: (dir) =>
+      attempt("mkdir", dir, () => fs.mkdir(dir, { recursive: true, mode: 0o700 })).pipe(Effect.asVoid),
     bindReadOnly: (source, target) =>
       Effect.gen(function* () {
         if (yield* isLink(target)) return
@@ -40,5 +41,7 @@ export const PlainDirectoryMounter = Layer.succeed(
       }),
     unmount: (target) => attempt("unlink", target, () => fs.rm(target, { force: true })),
     isMountPoint: isLink,
+    // Symlinks cannot be listed by path; the demo starts on an empty data root anyway.
+    mountPoints: Effect.succeed(new Set<string>()),
   }),
 )

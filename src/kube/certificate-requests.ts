@@ -6,7 +6,7 @@
  */
 import { randomUUID } from "node:crypto"
 import { Watch } from "@kubernetes/client-node"
-import { Context, Effect, Layer, Option, PubSub, type Redacted } from "effect"
+import { Context, Effect, Layer, Option, Queue, type Redacted } from "effect"
 import { formatGoDuration } from "../attributes/duration.js"
 import type { CertificateSpec, PodInfo } from "../attributes/spec.js"
 import { Config } from "../config.js"
@@ -212,7 +212,7 @@ export const deletedBeforeIssued = (fields: RequestFields) =>
 const awaitIssued = (informer: Informer, request: RequestName, issuer: string) =>
   Effect.scoped(
     Effect.gen(function* () {
-      const changes = yield* PubSub.subscribe(informer.changes)
+      const changes = yield* informer.changesOf(request.namespace, request.name)
       let current: CertificateRequest | undefined = Option.getOrUndefined(
         yield* informer.get(request.namespace, request.name),
       )
@@ -220,9 +220,7 @@ const awaitIssued = (informer: Informer, request: RequestName, issuer: string) =
       while (true) {
         const decided = current === undefined ? undefined : decision(current, fields)
         if (decided !== undefined) return yield* decided
-        const change = yield* PubSub.take(changes)
-        const { namespace, name } = change.request.metadata
-        if (namespace !== request.namespace || name !== request.name) continue
+        const change = yield* Queue.take(changes)
         if (change._tag === "Delete") return yield* deletedBeforeIssued(fields)
         current = change.request
       }

@@ -5,7 +5,13 @@
  * keeps one client per pod service-account token for `--use-token-request`.
  */
 import { createHash } from "node:crypto"
-import { ApiException, CoreV1Api, CustomObjectsApi, KubeConfig } from "@kubernetes/client-node"
+import {
+  ApiException,
+  CoreV1Api,
+  CustomObjectsApi,
+  KubeConfig,
+  type RequestContext,
+} from "@kubernetes/client-node"
 import { Context, Effect, Layer, Predicate, Redacted, Schema } from "effect"
 import { Config } from "../config.js"
 import { apiRequest } from "../observability/metrics.js"
@@ -55,10 +61,24 @@ const causeCode = (error: Error): string => {
   return inner instanceof Error ? ` (${(inner as NodeJS.ErrnoException).code ?? inner.message})` : ""
 }
 
+/**
+ * client-node 2.0 builds a new connection pool for every request (a TLS handshake
+ * each, and sockets left open); this config builds it once and reuses it.
+ */
+class PooledKubeConfig extends KubeConfig {
+  private dispatcher: ReturnType<RequestContext["getDispatcher"]>
+
+  override async applySecurityAuthentication(context: RequestContext): Promise<void> {
+    await super.applySecurityAuthentication(context)
+    this.dispatcher ??= context.getDispatcher()
+    if (this.dispatcher !== undefined) context.setDispatcher(this.dispatcher)
+  }
+}
+
 const loadKubeConfig = (path: string | undefined) =>
   Effect.try({
     try: () => {
-      const kc = new KubeConfig()
+      const kc = new PooledKubeConfig()
       if (path === undefined) kc.loadFromDefault()
       else kc.loadFromFile(path)
       if (kc.getCurrentCluster() === null) throw new Error("it names no current cluster")

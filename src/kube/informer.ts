@@ -5,7 +5,7 @@
  * resourceVersion; re-watch from the last seen version when a stream ends cleanly;
  * re-list on 410 Gone or any watch error, with backoff while the API is away.
  */
-import { Cause, Deferred, Duration, Effect, Option, PubSub, Queue, Ref, Result, Stream } from "effect"
+import { Cause, Deferred, Duration, Effect, Option, Queue, Ref, Result, type Scope, Stream } from "effect"
 import { cappedBackoff } from "../backoff.js"
 import { watchRestarted } from "../observability/metrics.js"
 import { type CertificateRequest, decodeCertificateRequest } from "./certificate-request.js"
@@ -33,8 +33,15 @@ export type Change =
 export interface Informer {
   readonly get: (namespace: string, name: string) => Effect.Effect<Option.Option<CertificateRequest>>
   readonly all: Effect.Effect<ReadonlyArray<CertificateRequest>>
-  /** Subscribe before reading the cache, so no change falls between the two. */
-  readonly changes: PubSub.PubSub<Change>
+  /**
+   * Changes to one request, from now on, for as long as the scope lasts. Subscribe before
+   * reading the cache, so no change falls between the two. Only that request's waiters
+   * are woken: a burst of waiters costs no more than one.
+   */
+  readonly changesOf: (
+    namespace: string,
+    name: string,
+  ) => Effect.Effect<Queue.Dequeue<Change>, never, Scope.Scope>
   /** Listed, and the watch has not failed since. */
   readonly synced: Effect.Effect<boolean>
   /** Completes once the first list has filled the cache. */
@@ -55,7 +62,28 @@ const retrySchedule = cappedBackoff("200 millis", "10 seconds")
 export const makeInformer = (source: InformerSource) =>
   Effect.gen(function* () {
     const cache = new Map<string, CertificateRequest>()
-    const changes = yield* PubSub.unbounded<Change>()
+    const subscribers = new Map<string, Set<Queue.Queue<Change>>>()
+    const notify = (change: Change) =>
+      Effect.sync(() => {
+        const key = keyOf(change.request.metadata.namespace, change.request.metadata.name)
+        for (const queue of subscribers.get(key) ?? []) Queue.offerUnsafe(queue, change)
+      })
+    const changesOf = (namespace: string, name: string) =>
+      Effect.acquireRelease(
+        Effect.gen(function* () {
+          const queue = yield* Queue.unbounded<Change>()
+          const key = keyOf(namespace, name)
+          subscribers.set(key, (subscribers.get(key) ?? new Set()).add(queue))
+          return queue
+        }),
+        (queue) =>
+          Effect.sync(() => {
+            const key = keyOf(namespace, name)
+            const set = subscribers.get(key)
+            set?.delete(queue)
+            if (set?.size === 0) subscribers.delete(key)
+          }),
+      )
     const synced = yield* Ref.make(false)
     const restarts = yield* Ref.make(0)
     const resourceVersion = yield* Ref.make("")
@@ -68,11 +96,11 @@ export const makeInformer = (source: InformerSource) =>
 
     const upsert = (request: CertificateRequest) => {
       cache.set(keyOf(request.metadata.namespace, request.metadata.name), request)
-      return PubSub.publish(changes, { _tag: "Upsert", request } as const)
+      return notify({ _tag: "Upsert", request })
     }
     const remove = (request: CertificateRequest) => {
       cache.delete(keyOf(request.metadata.namespace, request.metadata.name))
-      return PubSub.publish(changes, { _tag: "Delete", request } as const)
+      return notify({ _tag: "Delete", request })
     }
 
     const relist = Effect.gen(function* () {
@@ -154,7 +182,7 @@ export const makeInformer = (source: InformerSource) =>
     const informer: Informer = {
       get: (namespace, name) => Effect.sync(() => Option.fromNullishOr(cache.get(keyOf(namespace, name)))),
       all: Effect.sync(() => [...cache.values()]),
-      changes,
+      changesOf,
       synced: Ref.get(synced),
       firstSync: Deferred.await(listedOnce),
       restarts: Ref.get(restarts),

@@ -14,6 +14,7 @@ export type MountCall =
   | { readonly operation: "bindReadOnly"; readonly source: string; readonly target: string }
   | { readonly operation: "unmount"; readonly target: string }
   | { readonly operation: "isMountPoint"; readonly path: string }
+  | { readonly operation: "mountPoints"; readonly path: string }
 
 export type MountOperation = MountCall["operation"]
 
@@ -72,6 +73,7 @@ const makeRecordingMounter = (): readonly [Mounter["Service"], RecordingMounter[
 
   const mounter = Mounter.of({
     isMountPoint: (target) => record({ operation: "isMountPoint", path: target }, () => isMounted(target)),
+    mountPoints: record({ operation: "mountPoints", path: "/" }, () => new Set(stacks.keys())),
     ensureTmpfs: (target) =>
       record({ operation: "ensureTmpfs", path: target }, () => {
         if (stacks.get(path.resolve(target))?.at(-1)?.kind !== "tmpfs") push(target, { kind: "tmpfs" })

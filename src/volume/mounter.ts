@@ -10,7 +10,7 @@ import * as path from "node:path"
 import { promisify } from "node:util"
 import { Context, Effect, Layer, Option } from "effect"
 import { MountError, reasonOf } from "./errors.js"
-import { type MountInfoEntry, mountsAt, parseMountInfo } from "./mountinfo.js"
+import { type MountInfoEntry, mountsAtIn, parseMountInfo } from "./mountinfo.js"
 
 export class Mounter extends Context.Service<
   Mounter,
@@ -22,6 +22,8 @@ export class Mounter extends Context.Service<
     /** Unmounts every mount stacked on `target`, then removes the (empty) directory; idempotent. */
     readonly unmount: (target: string) => Effect.Effect<void, MountError>
     readonly isMountPoint: (path: string) => Effect.Effect<boolean, MountError>
+    /** Every mount point right now, read once: for checking many paths at a time (recovery). */
+    readonly mountPoints: Effect.Effect<ReadonlySet<string>, MountError>
   }
 >()("csi/Mounter") {
   static readonly layer = Layer.sync(Mounter, () => makeMounter())
@@ -72,15 +74,15 @@ const tryFsIfExists = <A>(operation: string, target: string, call: () => Promise
   )
 
 const makeMounter = (mountInfoPath = "/proc/self/mountinfo"): Mounter["Service"] => {
-  const readMounts = (operation: string, target: string) =>
-    tryFs(operation, target, () => fs.readFile(mountInfoPath, "utf8")).pipe(Effect.map(parseMountInfo))
+  const readMountInfo = (operation: string, target: string) =>
+    tryFs(operation, target, () => fs.readFile(mountInfoPath, "utf8"))
 
   /** The mounts at `target` (resolved like the kernel shows it), topmost last; none when it does not exist. */
   const mountsOn = (operation: string, target: string) =>
     Effect.gen(function* () {
       const real = yield* tryFsIfExists(operation, target, () => fs.realpath(path.resolve(target)))
       if (Option.isNone(real)) return Option.none<{ real: string; mounts: ReadonlyArray<MountInfoEntry> }>()
-      const mounts = mountsAt(yield* readMounts(operation, target), real.value)
+      const mounts = mountsAtIn(yield* readMountInfo(operation, target), real.value)
       return Option.some({ real: real.value, mounts })
     })
 
@@ -95,6 +97,10 @@ const makeMounter = (mountInfoPath = "/proc/self/mountinfo"): Mounter["Service"]
   return Mounter.of({
     isMountPoint,
 
+    mountPoints: readMountInfo("mountPoints", mountInfoPath).pipe(
+      Effect.map((text) => new Set(parseMountInfo(text).map((entry) => entry.mountPoint))),
+    ),
+
     ensureTmpfs: Effect.fn("Mounter.ensureTmpfs")(function* (target: string) {
       yield* mkdirP("ensureTmpfs", target, 0o700)
       const found = yield* mountsOn("ensureTmpfs", target)
@@ -106,8 +112,13 @@ const makeMounter = (mountInfoPath = "/proc/self/mountinfo"): Mounter["Service"]
     bindReadOnly: Effect.fn("Mounter.bindReadOnly")(function* (source: string, target: string) {
       yield* mkdirP("bindReadOnly", target, 0o750)
       if (yield* isMountPoint(target)) return
-      yield* run("bindReadOnly", target, "mount", ["--bind", source, target])
-      // a bind mount ignores `ro` in the same call on older kernels; remounting applies it
+      // One process: util-linux ≥ 2.27 makes a bind read-only in the same call.
+      yield* run("bindReadOnly", target, "mount", ["--bind", "-o", "ro", source, target])
+      // Older mount(8) ignores `ro` on a bind: check, and remount read-only only then.
+      const top = Option.flatMap(yield* mountsOn("bindReadOnly", target), ({ mounts }) =>
+        Option.fromNullishOr(mounts.at(-1)),
+      )
+      if (Option.isSome(top) && top.value.mountOptions.includes("ro")) return
       yield* run("bindReadOnly", target, "mount", ["-o", "remount,bind,ro", target]).pipe(
         Effect.onError(() => Effect.ignore(run("bindReadOnly", target, "umount", [target]))),
       )

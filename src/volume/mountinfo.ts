@@ -49,6 +49,24 @@ export const parseMountInfo = (text: string): ReadonlyArray<MountInfoEntry> =>
       return entry === undefined ? [] : [entry]
     })
 
+/** How mountinfo writes a path: space, tab, newline and backslash as octal escapes. */
+export const escapeOctal = (path: string): string =>
+  path.replace(/[ \t\n\\]/g, (c) => `\\${c.charCodeAt(0).toString(8).padStart(3, "0")}`)
+
+/**
+ * The entries mounted at `path`, straight from the mountinfo text: only lines that name the
+ * path are parsed, so a node with thousands of mounts costs a string scan, not a full parse.
+ */
+export const mountsAtIn = (text: string, path: string): ReadonlyArray<MountInfoEntry> => {
+  const needle = ` ${escapeOctal(path)} `
+  return parseMountInfo(
+    text
+      .split("\n")
+      .filter((line) => line.includes(needle))
+      .join("\n"),
+  ).filter((entry) => entry.mountPoint === path)
+}
+
 /** The entries mounted at `path` (several when mounts are stacked), last = topmost. */
 export const mountsAt = (
   entries: ReadonlyArray<MountInfoEntry>,

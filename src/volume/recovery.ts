@@ -27,13 +27,16 @@ const kubeletStillHasVolume = (targetPath: string) =>
     ),
   )
 
+/** Where a target really is, as the mount table names it (kubelet's root may be a symlink). */
+const realPath = (target: string) =>
+  Effect.promise(() => fs.realpath(target).catch(() => path.resolve(target)))
+
 const recoverOne = Effect.fnUntraced(
-  function* (metadata: VolumeMetadata) {
+  function* (metadata: VolumeMetadata, mountPoints: ReadonlySet<string>) {
     const config = yield* Config
-    const mounter = yield* Mounter
     const lifecycle = yield* Lifecycle
     const locks = yield* VolumeLocks
-    const mounted = yield* mounter.isMountPoint(metadata.targetPath)
+    const mounted = mountPoints.has(yield* realPath(metadata.targetPath))
     if (!mounted && !(yield* kubeletStillHasVolume(metadata.targetPath))) {
       yield* Effect.logInfo("removing a volume whose pod is gone")
       return yield* locks.withLock(
@@ -45,7 +48,7 @@ const recoverOne = Effect.fnUntraced(
     // A mounted volume has no publish waiting on it: keep retrying its first issuance in the background.
     yield* lifecycle.start(metadata.volumeId, { retryFirstIssuance: mounted || config.continueOnNotReady })
   },
-  (effect, metadata) =>
+  (effect, metadata, _mountPoints) =>
     effect.pipe(
       Effect.catchCause((cause) => Effect.logError("could not recover volume", cause)),
       Effect.annotateLogs({ volumeId: metadata.volumeId }),
@@ -65,7 +68,12 @@ export const recoverVolumes = Effect.gen(function* () {
       ),
     { discard: true },
   )
-  yield* Effect.forEach(volumes, recoverOne, { concurrency: parallelism, discard: true })
+  // One read of the mount table for all volumes: with a thousand mounts, one per volume costs seconds.
+  const mountPoints = yield* (yield* Mounter).mountPoints
+  yield* Effect.forEach(volumes, (metadata) => recoverOne(metadata, mountPoints), {
+    concurrency: parallelism,
+    discard: true,
+  })
   const finished = yield* Clock.currentTimeMillis
   yield* Effect.logInfo("recovered volumes").pipe(
     Effect.annotateLogs({ volumes: volumes.length, orphans: orphans.length, durationMs: finished - started }),
