@@ -1,0 +1,65 @@
+/**
+ * Group 2: a full node's worth of pods at once — 110 concurrent ECDSA publishes of
+ * distinct pods: wall time, the driver's peak and current RSS after it, API requests
+ * per issuance from the sandbox's counters, and the watch connections open meanwhile.
+ */
+import { ecdsaAttributes, newPods, publishTimed, withHarness } from "./cluster.js"
+import { cpuMeter, memoryOf, sleep, summarize } from "./measure.js"
+import { atMost, exactly, type Table } from "./report.js"
+
+const pods = 110
+
+export const burst = (): Promise<Table> =>
+  withHarness(async (h) => {
+    const before = memoryOf(h.driver.pid)
+    const batch = await newPods(h, "burst", pods)
+    await h.sandbox.resetStats()
+    // Sample the open watches while the burst runs.
+    let running = true
+    let minWatches = Number.POSITIVE_INFINITY
+    let maxWatches = 0
+    const sampler = (async () => {
+      while (running) {
+        const { openWatches } = await h.sandbox.stats()
+        minWatches = Math.min(minWatches, openWatches)
+        maxWatches = Math.max(maxWatches, openWatches)
+        await sleep(5)
+      }
+    })()
+    const meter = cpuMeter(h.driver.pid)
+    const started = performance.now()
+    const latencies = await Promise.all(batch.map((pod) => publishTimed(h, pod, ecdsaAttributes)))
+    const wall = performance.now() - started
+    running = false
+    const cpu = meter.perCall(pods)
+    await sampler
+    const stats = await h.sandbox.stats()
+    const after = memoryOf(h.driver.pid)
+    const perCall = summarize(latencies)
+    return {
+      title: `2. Burst: ${pods} concurrent ECDSA publishes of distinct pods`,
+      figures: [
+        { name: "wall time", value: wall, unit: "ms", budget: atMost(3000, "ms") },
+        {
+          name: "per-call p50 / max",
+          value: `${perCall.p50.toFixed(0)} / ${perCall.max.toFixed(0)}`,
+          unit: "ms",
+        },
+        { name: "driver CPU per publish", value: cpu.driverMs, unit: "ms" },
+        { name: "sandbox+kubelet CPU per publish", value: cpu.benchMs, unit: "ms" },
+        { name: "driver VmHWM (peak RSS)", value: after.peakMiB, unit: "MiB", budget: atMost(150, "MiB") },
+        { name: "driver VmRSS after", value: after.rssMiB, unit: "MiB", budget: atMost(150, "MiB") },
+        { name: "driver VmRSS before", value: before.rssMiB, unit: "MiB" },
+        { name: "API writes per issuance", value: stats.writes / pods, budget: atMost(3) },
+        { name: "API requests per issuance", value: stats.requestsTotal / pods },
+        { name: "watch connections open, max during burst", value: maxWatches, budget: exactly(1) },
+        { name: "watch connections open, min during burst", value: minWatches, budget: exactly(1) },
+        {
+          name: "watch connections used (open at start + opened)",
+          value: stats.watchesOpened,
+          budget: exactly(1),
+        },
+      ],
+      notes: [`requests by resource and verb: ${JSON.stringify(stats.requests)}`],
+    }
+  })

@@ -1,0 +1,88 @@
+/**
+ * Measuring helpers: percentiles of a sample, and a process's memory and CPU time
+ * read from /proc/<pid>/status and /proc/<pid>/stat.
+ */
+import { execFileSync } from "node:child_process"
+import { readFileSync } from "node:fs"
+
+export interface Summary {
+  readonly count: number
+  readonly p50: number
+  readonly p99: number
+  readonly max: number
+  readonly mean: number
+}
+
+/** Nearest-rank percentile of an ascending sample. */
+const percentile = (sorted: ReadonlyArray<number>, p: number): number =>
+  sorted[Math.min(sorted.length - 1, Math.max(0, Math.ceil((p / 100) * sorted.length) - 1))] ?? Number.NaN
+
+export const summarize = (samples: ReadonlyArray<number>): Summary => {
+  const sorted = [...samples].sort((a, b) => a - b)
+  return {
+    count: sorted.length,
+    p50: percentile(sorted, 50),
+    p99: percentile(sorted, 99),
+    max: sorted.at(-1) ?? Number.NaN,
+    mean: sorted.reduce((sum, x) => sum + x, 0) / Math.max(1, sorted.length),
+  }
+}
+
+export interface Memory {
+  /** Peak resident set (VmHWM), MiB. */
+  readonly peakMiB: number
+  /** Current resident set (VmRSS), MiB. */
+  readonly rssMiB: number
+}
+
+const kibField = (status: string, field: string): number => {
+  const match = new RegExp(`^${field}:\\s+(\\d+) kB`, "m").exec(status)
+  return match === null ? Number.NaN : Number(match[1]) / 1024
+}
+
+export const memoryOf = (pid: number): Memory => {
+  const status = readFileSync(`/proc/${pid}/status`, "utf8")
+  return { peakMiB: kibField(status, "VmHWM"), rssMiB: kibField(status, "VmRSS") }
+}
+
+const clockTicks = (() => {
+  let ticks: number | undefined
+  return () => {
+    ticks ??= Number(execFileSync("getconf", ["CLK_TCK"], { encoding: "utf8" }).trim()) || 100
+    return ticks
+  }
+})()
+
+/** User + system CPU time the process has used so far, ms (resolution: one clock tick). */
+export const cpuTimeMs = (pid: number): number => {
+  const stat = readFileSync(`/proc/${pid}/stat`, "utf8")
+  // The command name may hold spaces: fields are counted after its closing parenthesis.
+  const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ")
+  const utime = Number(fields[11])
+  const stime = Number(fields[12])
+  return ((utime + stime) * 1000) / clockTicks()
+}
+
+export const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms))
+
+export interface CpuPerCall {
+  /** The driver process's user + system CPU per call, ms. */
+  readonly driverMs: number
+  /** This process's CPU per call (the sandbox API server and issuer, and the kubelet stand-in), ms. */
+  readonly benchMs: number
+}
+
+/** Starts counting CPU time of the driver and of this process; `perCall(n)` divides what was used since by n. */
+export const cpuMeter = (pid: number) => {
+  const driverBefore = cpuTimeMs(pid)
+  const benchBefore = process.cpuUsage()
+  return {
+    perCall: (calls: number): CpuPerCall => {
+      const bench = process.cpuUsage(benchBefore)
+      return {
+        driverMs: (cpuTimeMs(pid) - driverBefore) / calls,
+        benchMs: (bench.user + bench.system) / 1000 / calls,
+      }
+    },
+  }
+}
