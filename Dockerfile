@@ -38,4 +38,6 @@ COPY --from=build /src/proto ./proto
 COPY package.json ./
 # Root on purpose: mounting needs it (the DaemonSet also runs the container privileged).
 USER 0
-ENTRYPOINT ["node", "dist/main.js"]
+# A 2 MiB young generation: the driver is mostly idle, and the default (16-32 MiB per
+# semi-space) costs ~70 MiB of RSS for nothing (measured in bench/: 327 → 229 MiB after a burst).
+ENTRYPOINT ["node", "--max-semi-space-size=2", "dist/main.js"]

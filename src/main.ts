@@ -1,4 +1,4 @@
-#!/usr/bin/env node
+#!/usr/bin/env -S node --max-semi-space-size=2
 /**
  * The `cert-manager-csi-driver` binary: parse upstream's flags, build the driver's
  * layers and run until SIGTERM/SIGINT, which stop it cleanly with exit code 0.

@@ -113,6 +113,8 @@ export class DriverProcess {
     const kubeletRoot = path.join(dir, "kubelet")
     await fs.mkdir(kubeletRoot, { recursive: true })
     const argv = [
+      // As the image and the bin entry run it (see Dockerfile).
+      "--max-semi-space-size=2",
       mainJs,
       "--node-id=e2e-node",
       `--endpoint=unix://${socket}`,
