@@ -28,11 +28,17 @@ export const startHarness = async (options: { args?: ReadonlyArray<string> } = {
   const namespace = await MountNamespace.create()
   const start = (args: ReadonlyArray<string> | undefined) =>
     DriverProcess.start({ kubeconfig, namespace, dir, args: args ?? options.args ?? [] })
+  const driver = await start(undefined).catch(async (error: unknown) => {
+    // A driver that fails to start must not leave the sandbox and the namespace holder behind.
+    namespace.close()
+    await sandbox.close()
+    throw error
+  })
   const harness: Harness = {
     sandbox,
     namespace,
     kubeconfig,
-    driver: await start(undefined),
+    driver,
     kubelet: undefined as unknown as Kubelet,
     async restart(restartOptions = {}) {
       await harness.driver.stop(restartOptions.signal ?? "SIGTERM")
