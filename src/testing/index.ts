@@ -20,6 +20,7 @@ export {
   type FakeRequestState,
   type SubmittedRequest,
 } from "./fake-certificate-requests.js"
+export { FakeKeyGenerator } from "./fake-keys.js"
 export { defaultBehaviours, IssuerBehaviour } from "./issuer/behaviour.js"
 export type { CaInput, CertificateAuthority, ServingCertificate } from "./issuer/ca.js"
 export { CaError, generateCa, issueServingCertificate, loadCa } from "./issuer/ca.js"
@@ -27,6 +28,9 @@ export type { IssuerOptions } from "./issuer/controller.js"
 export { Issuer } from "./issuer/controller.js"
 export type { Issued } from "./issuer/sign.js"
 export { SignFailure, signCertificateRequest } from "./issuer/sign.js"
+export { type MemoryVolume, MemoryVolumeStore, memoryStoreRoot } from "./memory-store.js"
+export { type RecordedEvent, RecordingPodEvents } from "./recording-events.js"
+export { type FakeMount, type MountCall, type MountOperation, RecordingMounter } from "./recording-mounter.js"
 export type {
   PodInput,
   RunningSandbox,
