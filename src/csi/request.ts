@@ -4,7 +4,7 @@
  * take. Every problem of a request is reported at once, in words that say what the
  * pod spec or the CSIDriver object must say instead.
  */
-import { Effect, Redacted, Schema } from "effect"
+import { Effect, Schema } from "effect"
 import {
   EphemeralKey,
   PodNameKey,
@@ -140,10 +140,3 @@ export const decodeUnpublish = (
         deadline: call.deadline,
       })
 }
-
-/** Never print a token: request objects are logged only through this view. */
-export const describePublish = (request: PublishRequest) => ({
-  volumeId: request.volumeId,
-  pod: `${request.pod.namespace}/${request.pod.name}`,
-  hasToken: request.token !== undefined && Redacted.value(request.token.token).length > 0,
-})

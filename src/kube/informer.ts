@@ -46,8 +46,6 @@ export interface Informer {
   readonly synced: Effect.Effect<boolean>
   /** Completes once the first list has filled the cache. */
   readonly firstSync: Effect.Effect<void>
-  /** Counts watch (re)starts and re-lists, for metrics. */
-  readonly restarts: Effect.Effect<number>
 }
 
 export const keyOf = (namespace: string, name: string) => `${namespace}/${name}`
@@ -85,7 +83,6 @@ export const makeInformer = (source: InformerSource) =>
           }),
       )
     const synced = yield* Ref.make(false)
-    const restarts = yield* Ref.make(0)
     const resourceVersion = yield* Ref.make("")
     const listedOnce = yield* Deferred.make<void>()
 
@@ -151,7 +148,6 @@ export const makeInformer = (source: InformerSource) =>
     // Re-watch from the last version while streams end cleanly; fail with Relist otherwise.
     const watchLoop = Effect.gen(function* () {
       while (true) {
-        yield* Ref.update(restarts, (n) => n + 1)
         yield* watchRestarted
         const from = yield* Ref.get(resourceVersion)
         yield* source.watch(from).pipe(
@@ -170,9 +166,7 @@ export const makeInformer = (source: InformerSource) =>
     const loop = Effect.gen(function* () {
       while (true) {
         yield* relist
-        yield* watchLoop.pipe(
-          Effect.catch(() => Ref.update(restarts, (n) => n + 1).pipe(Effect.andThen(watchRestarted))),
-        )
+        yield* watchLoop.pipe(Effect.catch(() => watchRestarted))
       }
     })
     yield* Effect.forkScoped(
@@ -185,7 +179,6 @@ export const makeInformer = (source: InformerSource) =>
       changesOf,
       synced: Ref.get(synced),
       firstSync: Deferred.await(listedOnce),
-      restarts: Ref.get(restarts),
     }
     return informer
   })

@@ -26,7 +26,7 @@ export const renewalTime = (
   // An issuer may shorten the lifetime below renew-before; fall back to 2/3 then, as cert-manager does.
   const before = renewBefore === undefined ? undefined : Duration.toMillis(renewBefore)
   const due = before === undefined || before >= lifetime ? start + (lifetime * 2) / 3 : end - before
-  const jitter = Math.min(lifetime * jitterShare, Duration.toMillis(maxJitter)) * random
+  const jitter = jitterBound(validity) * random
   return new Date(Math.max(start, due - jitter))
 }
 
