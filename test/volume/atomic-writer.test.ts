@@ -6,6 +6,7 @@ import { assert, describe, it } from "@effect/vitest"
 import { Effect, Fiber, Option } from "effect"
 import { dataLink, readCurrent, removeTree, writeAtomically } from "../../src/volume/atomic-writer.js"
 import { StorageError } from "../../src/volume/errors.js"
+import { assertFileSetLayout } from "./store-scenario.js"
 
 const isRoot = process.getuid?.() === 0
 const TMPFS_MAGIC = 0x01021994
@@ -46,17 +47,8 @@ describe.each(places)("writeAtomically on $name", ({ parent }) => {
         ],
         undefined,
       )
-      const first = yield* Effect.promise(() => current(dataDir))
+      const first = yield* assertFileSetLayout(dataDir, ["tls.crt", "tls.key", "ca.crt"])
       assert.match(first, /^\.\.\d{4}_\d{2}_\d{2}_\d{2}_\d{2}_\d{2}\./)
-      assert.strictEqual(yield* Effect.promise(() => mode(dataDir)), 0o550)
-      assert.strictEqual(yield* Effect.promise(() => mode(path.join(dataDir, first))), 0o550)
-      for (const name of ["tls.crt", "tls.key", "ca.crt"]) {
-        assert.strictEqual(yield* Effect.promise(() => mode(path.join(dataDir, first, name))), 0o440)
-        assert.strictEqual(
-          yield* Effect.promise(() => fs.readlink(path.join(dataDir, name))),
-          `..data/${name}`,
-        )
-      }
       assert.strictEqual(
         yield* Effect.promise(() => fs.readFile(path.join(dataDir, "tls.key"), "utf8")),
         "key-1",

@@ -2,6 +2,9 @@
  * One VolumeStore scenario run against the live store and the in-memory fake: both
  * must produce the same transcript (results, and failures as tag + operation).
  */
+import * as fs from "node:fs/promises"
+import * as path from "node:path"
+import { assert } from "@effect/vitest"
 import { Effect, Option, Redacted } from "effect"
 import { type VolumeMetadata, VolumeStore } from "../../src/volume/store.js"
 
@@ -176,4 +179,18 @@ export const storeScenario = (corrupt: (volumeId: string) => Effect.Effect<void>
       ),
     )
     return log
+  })
+
+/** The layout of one written file set: data/ and its generation 0550, files 0440 behind `..data/<name>` links; returns the generation. */
+export const assertFileSetLayout = (dataDir: string, names: ReadonlyArray<string>) =>
+  Effect.gen(function* () {
+    const mode = (file: string) => Effect.promise(async () => (await fs.lstat(file)).mode & 0o7777)
+    const generation = yield* Effect.promise(() => fs.readlink(path.join(dataDir, "..data")))
+    assert.strictEqual(yield* mode(dataDir), 0o550)
+    assert.strictEqual(yield* mode(path.join(dataDir, generation)), 0o550)
+    for (const name of names) {
+      assert.strictEqual(yield* mode(path.join(dataDir, generation, name)), 0o440)
+      assert.strictEqual(yield* Effect.promise(() => fs.readlink(path.join(dataDir, name))), `..data/${name}`)
+    }
+    return generation
   })

@@ -9,7 +9,7 @@ import { MemoryVolumeStore } from "../../src/testing/memory-store.js"
 import { removeTree } from "../../src/volume/atomic-writer.js"
 import { StorageError } from "../../src/volume/errors.js"
 import { VolumeStore } from "../../src/volume/store.js"
-import { sampleMetadata, storeScenario } from "./store-scenario.js"
+import { assertFileSetLayout, sampleMetadata, storeScenario } from "./store-scenario.js"
 
 const isRoot = process.getuid?.() === 0
 
@@ -179,16 +179,7 @@ describe("VolumeStore (live, on a plain directory)", () => {
           ],
           undefined,
         )
-        const first = yield* Effect.promise(() => fs.readlink(path.join(dataDir, "..data")))
-        assert.strictEqual(yield* Effect.promise(() => mode(dataDir)), 0o550)
-        assert.strictEqual(yield* Effect.promise(() => mode(path.join(dataDir, first))), 0o550)
-        for (const name of ["tls.crt", "tls.key", "ca.crt"]) {
-          assert.strictEqual(yield* Effect.promise(() => mode(path.join(dataDir, first, name))), 0o440)
-          assert.strictEqual(
-            yield* Effect.promise(() => fs.readlink(path.join(dataDir, name))),
-            `..data/${name}`,
-          )
-        }
+        const first = yield* assertFileSetLayout(dataDir, ["tls.crt", "tls.key", "ca.crt"])
         assert.strictEqual(
           yield* Effect.promise(() => fs.readFile(path.join(dataDir, "ca.crt"), "utf8")),
           "ca-1",
