@@ -3,10 +3,12 @@
  * subject, SANs and usages from the spec, signed with the pod's key. KeyUsage and
  * ExtendedKeyUsage must equal `spec.usages` exactly, or cert-manager's webhook
  * rejects the CertificateRequest.
+ *
+ * The whole RFC 2986 structure is encoded with our own DER encoder and signed with
+ * `crypto.sign` on libuv's thread pool: a schema-driven ASN.1 library and WebCrypto
+ * key import cost several milliseconds of event-loop time per CSR.
  */
-import "reflect-metadata"
 import * as crypto from "node:crypto"
-import * as x509 from "@peculiar/x509"
 import { Effect, Result } from "effect"
 import type { CertificateSpec } from "../attributes/spec.js"
 import * as Der from "./der.js"
@@ -15,14 +17,15 @@ import type { PrivateKey } from "./keys.js"
 import { subjectFromFields, subjectFromLiteral } from "./subject.js"
 import { KeyUsageBits, toX509Usages } from "./usages.js"
 
-x509.cryptoProvider.set(crypto.webcrypto)
-
 const ExtensionOids = {
   subjectAltName: "2.5.29.17",
   keyUsage: "2.5.29.15",
   extKeyUsage: "2.5.29.37",
   basicConstraints: "2.5.29.19",
 } as const
+
+/** PKCS#9 extensionRequest: the attribute that carries the requested extensions. */
+const extensionRequestOid = "1.2.840.113549.1.9.14"
 
 /** An IP address as the 4 or 16 bytes of a SAN iPAddress; IPv4-mapped IPv6 becomes 4 bytes, as in Go. */
 export const ipAddressBytes = (text: string): Uint8Array | undefined => {
@@ -88,75 +91,109 @@ const keyUsageValue = (bits: ReadonlyArray<number>): Uint8Array => {
   return Der.bitString(bytes, 7 - (highest % 8))
 }
 
-const extensions = (spec: CertificateSpec): Result.Result<Array<x509.Extension>, CsrError> =>
+/** Extension ::= SEQUENCE { extnID, critical BOOLEAN DEFAULT FALSE, extnValue OCTET STRING } */
+const extension = (oid: string, critical: boolean, value: Uint8Array): Uint8Array =>
+  critical
+    ? Der.sequence(Der.oid(oid), Der.boolean(true), Der.octetString(value))
+    : Der.sequence(Der.oid(oid), Der.octetString(value))
+
+/** The requested extensions in the order we have always sent them: SAN, KU, EKU, BasicConstraints. */
+const extensions = (spec: CertificateSpec): Result.Result<Array<Uint8Array>, CsrError> =>
   Result.map(subjectAltName(spec), (san) => {
-    const out: Array<x509.Extension> = []
-    if (san !== undefined) out.push(new x509.Extension(ExtensionOids.subjectAltName, false, san))
+    const out: Array<Uint8Array> = []
+    if (san !== undefined) out.push(extension(ExtensionOids.subjectAltName, false, san))
     const usages = toX509Usages(spec.usages)
     if (usages.keyUsages.length > 0) {
       const bits = usages.keyUsages.map((name) => KeyUsageBits[name])
-      out.push(new x509.Extension(ExtensionOids.keyUsage, true, keyUsageValue(bits)))
+      out.push(extension(ExtensionOids.keyUsage, true, keyUsageValue(bits)))
     }
     if (usages.extKeyUsages.length > 0) {
       const value = Der.sequence(...usages.extKeyUsages.map(Der.oid))
-      out.push(new x509.Extension(ExtensionOids.extKeyUsage, false, value))
+      out.push(extension(ExtensionOids.extKeyUsage, false, value))
     }
     if (spec.isCA) {
-      out.push(new x509.Extension(ExtensionOids.basicConstraints, true, Der.sequence(Der.boolean(true))))
+      out.push(extension(ExtensionOids.basicConstraints, true, Der.sequence(Der.boolean(true))))
     }
     return out
   })
 
-/** The WebCrypto algorithms to import the key with and to sign with (Go's defaults for a CSR). */
-const algorithms = (key: PrivateKey) => {
+/** The `[0] IMPLICIT SET OF Attribute`: empty (A0 00) without extensions, as Go emits it. */
+const attributes = (exts: ReadonlyArray<Uint8Array>): Uint8Array =>
+  exts.length === 0
+    ? Der.tlv(0xa0, new Uint8Array(0))
+    : Der.tlv(0xa0, Der.sequence(Der.oid(extensionRequestOid), Der.setOf([Der.sequence(...exts)])))
+
+/** The digest for `crypto.sign` and the signature AlgorithmIdentifier, as Go's x509 picks them. */
+const signatureAlgorithm = (key: PrivateKey): { readonly hash: string | null; readonly id: Uint8Array } => {
   switch (key.spec.algorithm) {
     case "RSA":
-      return {
-        importAs: { name: "RSASSA-PKCS1-v1_5", hash: "SHA-256" },
-        signWith: { name: "RSASSA-PKCS1-v1_5", hash: "SHA-256" },
+      return { hash: "sha256", id: Der.algorithm("1.2.840.113549.1.1.11", Der.nullValue()) }
+    case "ECDSA":
+      switch (key.spec.size) {
+        case 384:
+          return { hash: "sha384", id: Der.algorithm("1.2.840.10045.4.3.3") }
+        case 521:
+          return { hash: "sha512", id: Der.algorithm("1.2.840.10045.4.3.4") }
+        default:
+          return { hash: "sha256", id: Der.algorithm("1.2.840.10045.4.3.2") }
       }
-    case "ECDSA": {
-      const size = key.spec.size
-      const hash = size === 384 ? "SHA-384" : size === 521 ? "SHA-512" : "SHA-256"
-      return { importAs: { name: "ECDSA", namedCurve: `P-${size}` }, signWith: { name: "ECDSA", hash } }
-    }
     case "Ed25519":
-      return { importAs: { name: "Ed25519" }, signWith: { name: "Ed25519" } }
+      return { hash: null, id: Der.algorithm("1.3.101.112") }
   }
 }
 
-const subjectName = (spec: CertificateSpec): Result.Result<x509.Name, CsrError> => {
-  const der =
-    spec.literalSubject === undefined
-      ? Result.succeed(subjectFromFields(spec.subject))
-      : Result.mapError(
-          subjectFromLiteral(spec.literalSubject),
-          (why) => new CsrError({ reason: "InvalidSubject", message: `literal subject is invalid: ${why}` }),
-        )
-  return Result.map(der, (bytes) => new x509.Name(bytes))
+const signingFailed = (cause: unknown) =>
+  new CsrError({
+    reason: "SigningFailed",
+    message: `signing the CSR failed: ${cause instanceof Error ? cause.message : "unknown error"}`,
+  })
+
+// The callback form of crypto.sign runs on libuv's thread pool (RSA takes milliseconds);
+// ECDSA signatures come back DER-encoded, as X.509 wants them.
+const sign = (
+  hash: string | null,
+  data: Uint8Array,
+  key: crypto.KeyObject,
+): Effect.Effect<Uint8Array, CsrError> =>
+  Effect.callback<Uint8Array, CsrError>((resume) => {
+    try {
+      crypto.sign(hash, data, key, (err, signature) =>
+        resume(err === null ? Effect.succeed(signature) : Effect.fail(signingFailed(err))),
+      )
+    } catch (cause) {
+      resume(Effect.fail(signingFailed(cause)))
+    }
+  })
+
+const subjectName = (spec: CertificateSpec): Result.Result<Uint8Array, CsrError> =>
+  spec.literalSubject === undefined
+    ? Result.succeed(subjectFromFields(spec.subject))
+    : Result.mapError(
+        subjectFromLiteral(spec.literalSubject),
+        (why) => new CsrError({ reason: "InvalidSubject", message: `literal subject is invalid: ${why}` }),
+      )
+
+const subjectPublicKeyInfo = (key: PrivateKey): Effect.Effect<Uint8Array, CsrError> =>
+  Effect.try({
+    try: () => crypto.createPublicKey(key.keyObject).export({ type: "spki", format: "der" }),
+    catch: signingFailed,
+  })
+
+const pem = (label: string, der: Uint8Array): string => {
+  const lines =
+    Buffer.from(der)
+      .toString("base64")
+      .match(/.{1,64}/g) ?? []
+  return [`-----BEGIN ${label}-----`, ...lines, `-----END ${label}-----`].join("\n")
 }
 
 /** Builds a PEM CSR for the spec, signed with the key. */
 export const buildCsr = Effect.fn("buildCsr")(function* (spec: CertificateSpec, key: PrivateKey) {
   const name = yield* Effect.fromResult(subjectName(spec))
   const exts = yield* Effect.fromResult(extensions(spec))
-  const { importAs, signWith } = algorithms(key)
-  const csr = yield* Effect.tryPromise({
-    try: async () => {
-      const privateKey = key.keyObject.toCryptoKey(importAs, false, ["sign"])
-      const publicKey = crypto.createPublicKey(key.keyObject).toCryptoKey(importAs, true, ["verify"])
-      return x509.Pkcs10CertificateRequestGenerator.create({
-        name,
-        keys: { privateKey, publicKey },
-        signingAlgorithm: signWith,
-        extensions: exts,
-      })
-    },
-    catch: (cause) =>
-      new CsrError({
-        reason: "SigningFailed",
-        message: `signing the CSR failed: ${cause instanceof Error ? cause.message : "unknown error"}`,
-      }),
-  })
-  return csr.toString("pem")
+  const spki = yield* subjectPublicKeyInfo(key)
+  const info = Der.sequence(Der.integer(0), name, spki, attributes(exts))
+  const { hash, id } = signatureAlgorithm(key)
+  const signature = yield* sign(hash, info, key.keyObject)
+  return pem("CERTIFICATE REQUEST", Der.sequence(info, id, Der.bitString(signature, 0)))
 })

@@ -35,30 +35,60 @@ const fullSpec = makeSpec({
 })
 
 describe("buildCsr", () => {
-  it("puts every subject field, SAN, usage and CA:true in a CSR openssl verifies", async () => {
-    const key = await generate(keySpec("ECDSA", 256, "PKCS8"))
-    const text = csrText(await Effect.runPromise(buildCsr(fullSpec, key)))
-    // RFC 2253 prints the last RDN first: Go's DER order (C ... CN, serialNumber) reads backwards here.
-    // Both organizations share one RDN, as Go's pkix.Name puts them; DER sorts the SET, RFC 2253 reverses it.
-    assert.include(
-      text,
-      "Subject: serialNumber=12345,CN=my-app.example.com,OU=Platform,O=Acme Labs+O=Acme,postalCode=NW1 1AA,street=1 Road St,L=Camden,ST=London,C=GB\n",
-    )
-    assert.match(
-      text,
-      /X509v3 Subject Alternative Name: \n\s+DNS:my-app\.example\.com, DNS:\*\.my-app\.example\.com, IP Address:10\.0\.0\.1, IP Address:2001:DB8:0:0:0:0:0:1, URI:spiffe:\/\/cluster\.local\/ns\/default\/sa\/app\n/,
-    )
-    assert.match(
-      text,
-      /X509v3 Key Usage: critical\n\s+Digital Signature, Key Encipherment, Certificate Sign\n/,
-    )
-    assert.match(
-      text,
-      /X509v3 Extended Key Usage: \n\s+TLS Web Server Authentication, TLS Web Client Authentication\n/,
-    )
-    assert.match(text, /X509v3 Basic Constraints: critical\n\s+CA:TRUE\n/)
-    assert.include(text, "Signature Algorithm: ecdsa-with-SHA256")
-  })
+  const keyTypes: ReadonlyArray<readonly [KeySpec, string]> = [
+    [keySpec("RSA", 2048, "PKCS1"), "sha256WithRSAEncryption"],
+    [keySpec("ECDSA", 256, "PKCS8"), "ecdsa-with-SHA256"],
+    [keySpec("ECDSA", 384, "PKCS8"), "ecdsa-with-SHA384"],
+    [keySpec("ECDSA", 521, "PKCS8"), "ecdsa-with-SHA512"],
+    [keySpec("Ed25519", 0, "PKCS8"), "ED25519"],
+  ]
+  for (const [kspec, algorithm] of keyTypes) {
+    const label = `${kspec.algorithm}-${kspec.size}`
+    it(`puts every subject field, SAN, usage and CA:true in a CSR openssl verifies (${label})`, async () => {
+      const key = await generate(kspec)
+      const text = csrText(await Effect.runPromise(buildCsr({ ...fullSpec, key: kspec }, key)))
+      // RFC 2253 prints the last RDN first: Go's DER order (C ... CN, serialNumber) reads backwards here.
+      // Both organizations share one RDN, as Go's pkix.Name puts them; DER sorts the SET, RFC 2253 reverses it.
+      assert.include(
+        text,
+        "Subject: serialNumber=12345,CN=my-app.example.com,OU=Platform,O=Acme Labs+O=Acme,postalCode=NW1 1AA,street=1 Road St,L=Camden,ST=London,C=GB\n",
+      )
+      assert.match(
+        text,
+        /X509v3 Subject Alternative Name: \n\s+DNS:my-app\.example\.com, DNS:\*\.my-app\.example\.com, IP Address:10\.0\.0\.1, IP Address:2001:DB8:0:0:0:0:0:1, URI:spiffe:\/\/cluster\.local\/ns\/default\/sa\/app\n/,
+      )
+      assert.match(
+        text,
+        /X509v3 Key Usage: critical\n\s+Digital Signature, Key Encipherment, Certificate Sign\n/,
+      )
+      assert.match(
+        text,
+        /X509v3 Extended Key Usage: \n\s+TLS Web Server Authentication, TLS Web Client Authentication\n/,
+      )
+      assert.match(text, /X509v3 Basic Constraints: critical\n\s+CA:TRUE\n/)
+      assert.include(text, `Signature Algorithm: ${algorithm}`)
+    })
+
+    it(`has no Requested Extensions attribute when there are no extensions (${label})`, async () => {
+      const key = await generate(kspec)
+      const spec = makeSpec({
+        key: kspec,
+        usages: [],
+        subject: { ...makeSpec().subject, commonName: "bare" },
+      })
+      const pem = await Effect.runPromise(buildCsr(spec, key))
+      const text = csrText(pem)
+      assert.include(text, "Subject: CN=bare")
+      assert.include(text, `Signature Algorithm: ${algorithm}`)
+      // OpenSSL 3.0 prints an empty "Requested Extensions:" heading even with no attribute.
+      assert.match(text, /Attributes:\n\s+\(none\)\n/)
+      assert.notInclude(text, "X509v3")
+      // The attributes are an empty [0] SET, as Go writes them (a0 00), not left out.
+      const parsed = opensslOk(["asn1parse"], pem)
+      assert.match(parsed, /d=2\s+hl=2 l=\s+0 cons: cont \[ 0 \]/)
+      assert.notInclude(parsed, "Extension Request")
+    })
+  }
 
   it("omits extensions that have nothing in them", async () => {
     const key = await generate(keySpec("ECDSA", 256, "PKCS8"))
