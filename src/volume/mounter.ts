@@ -1,14 +1,13 @@
 /**
  * Mounts on the node: the tmpfs under the data root, the read-only bind of a volume's
  * data/ into the pod's target path, and unmounting it again. The live layer runs
- * util-linux `mount`/`umount` (so the driver needs CAP_SYS_ADMIN in the host's mount
- * namespace) and reads `/proc/self/mountinfo` to learn what is mounted where.
+ * util-linux `mount`/`umount` through a long-lived shell (see command-shell.ts; the
+ * driver needs CAP_SYS_ADMIN in the host's mount namespace) and reads `/proc/self/mountinfo` to learn what is mounted where.
  */
-import { execFile } from "node:child_process"
 import * as fs from "node:fs/promises"
 import * as path from "node:path"
-import { promisify } from "node:util"
 import { Context, Effect, Layer, Option } from "effect"
+import { type CommandShell, makeCommandShell } from "./command-shell.js"
 import { MountError, reasonOf } from "./errors.js"
 import { type MountInfoEntry, mountsAtIn, parseMountInfo } from "./mountinfo.js"
 
@@ -26,36 +25,41 @@ export class Mounter extends Context.Service<
     readonly mountPoints: Effect.Effect<ReadonlySet<string>, MountError>
   }
 >()("csi/Mounter") {
-  static readonly layer = Layer.sync(Mounter, () => makeMounter())
+  static readonly layer = Layer.effect(
+    Mounter,
+    Effect.map(makeCommandShell, (shell) => makeMounter(shell)),
+  )
 }
 
 /** Stacked mounts on one target deeper than this mean something else keeps mounting there. */
 const maxStackedMounts = 32
 
-const execFileAsync = promisify(execFile)
+/** mount(8) wraps its message over lines; one line reads better in a status message. */
+const oneLine = (text: string): string =>
+  text
+    .split("\n")
+    .map((line) => line.trim())
+    .filter((line) => line !== "")
+    .join(" ")
 
-/** What mount(8) printed (or the errno when it did not run), with its exit status. */
-const commandFailure = (cause: unknown): string => {
-  const failure = cause as { readonly stderr?: unknown; readonly code?: unknown }
-  // mount(8) wraps its message over lines; one line reads better in a status message
-  const stderr =
-    typeof failure.stderr === "string"
-      ? failure.stderr
-          .split("\n")
-          .map((line) => line.trim())
-          .filter((line) => line !== "")
-          .join(" ")
-      : ""
-  if (stderr === "") return reasonOf(cause)
-  return typeof failure.code === "number" ? `${stderr} (exit status ${failure.code})` : stderr
-}
-
-/** Thin adapter: one run of `command args`, failure as a MountError naming the target. */
-const run = (operation: string, target: string, command: string, args: ReadonlyArray<string>) =>
-  Effect.tryPromise({
-    try: () => execFileAsync(command, [...args], { encoding: "utf8" }),
-    catch: (cause) => new MountError({ operation, target, reason: commandFailure(cause) }),
-  }).pipe(Effect.asVoid)
+/** One run of `command args`; failure as a MountError naming the target and what the command said. */
+const runWith =
+  (shell: CommandShell) =>
+  (operation: string, target: string, command: string, args: ReadonlyArray<string>) =>
+    shell.run([command, ...args]).pipe(
+      Effect.mapError((error) => new MountError({ operation, target, reason: error.reason })),
+      Effect.flatMap(({ exitStatus, output }) =>
+        exitStatus === 0
+          ? Effect.void
+          : Effect.fail(
+              new MountError({
+                operation,
+                target,
+                reason: `${oneLine(output) || `${command} failed`} (exit status ${exitStatus})`,
+              }),
+            ),
+      ),
+    )
 
 const tryFs = <A>(operation: string, target: string, call: () => Promise<A>) =>
   Effect.tryPromise({
@@ -73,7 +77,8 @@ const tryFsIfExists = <A>(operation: string, target: string, call: () => Promise
     ),
   )
 
-const makeMounter = (mountInfoPath = "/proc/self/mountinfo"): Mounter["Service"] => {
+const makeMounter = (shell: CommandShell, mountInfoPath = "/proc/self/mountinfo"): Mounter["Service"] => {
+  const run = runWith(shell)
   const readMountInfo = (operation: string, target: string) =>
     tryFs(operation, target, () => fs.readFile(mountInfoPath, "utf8"))
 
