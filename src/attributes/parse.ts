@@ -60,11 +60,35 @@ const decodeEach = (
   return { attributes: {}, problems, failed: new Set(K.AttributeKeys) }
 }
 
+/**
+ * Specs decoded lately, by their inputs: a volume's first issuance decodes the same
+ * attributes its publish just did (from the stored metadata), and decoding is a pure
+ * function of the inputs. Bounded: one node's worth of volumes published at once.
+ */
+const recentSpecs = new Map<string, CertificateSpec>()
+const recentSpecsMax = 256
+
 /** `parseAttributes` as a plain function, for callers outside Effect. */
 export const decodeAttributes = (
   context: Readonly<Record<string, string>>,
   pod: PodInfo,
   volumeMountGroup?: string,
+): Result.Result<CertificateSpec, InvalidAttributes> => {
+  const key = JSON.stringify([context, pod, volumeMountGroup ?? null])
+  const recent = recentSpecs.get(key)
+  if (recent !== undefined) return Result.succeed(recent)
+  const decoded = decodeFresh(context, pod, volumeMountGroup)
+  if (Result.isSuccess(decoded)) {
+    if (recentSpecs.size >= recentSpecsMax) recentSpecs.delete(recentSpecs.keys().next().value ?? "")
+    recentSpecs.set(key, decoded.success)
+  }
+  return decoded
+}
+
+const decodeFresh = (
+  context: Readonly<Record<string, string>>,
+  pod: PodInfo,
+  volumeMountGroup: string | undefined,
 ): Result.Result<CertificateSpec, InvalidAttributes> => {
   const problems: Array<AttributeProblem> = []
   const raw: Partial<Record<K.AttributeKey, string>> = {}
