@@ -1,14 +1,29 @@
 /**
  * The sandbox's certificate authority: generated at start (ECDSA P-256, ten years) or
  * loaded from PEM, able to sign leaf certificates for the issuer and the HTTPS serving
- * certificate of the API server. All crypto goes through node's WebCrypto, passed to
- * @peculiar/x509 explicitly rather than set as its global provider.
+ * certificate of the API server. Loading (once) uses @peculiar/x509 over node's
+ * WebCrypto; it also works out the `CaSigner` that issuing (per request) runs on, which
+ * encodes DER directly and signs with node's crypto.
  */
 import "reflect-metadata"
-import { createPrivateKey, createPublicKey, randomBytes, webcrypto } from "node:crypto"
+import {
+  createPrivateKey,
+  createPublicKey,
+  generateKeyPairSync,
+  type KeyObject,
+  randomBytes,
+  webcrypto,
+} from "node:crypto"
 import { isIP } from "node:net"
 import * as x509 from "@peculiar/x509"
 import { Clock, Data, Effect, Redacted } from "effect"
+import { algorithm, nullValue, oid, printableString, sequence, setOf } from "../../pki/der.js"
+import { KeyUsageBits } from "../../pki/usages.js"
+import { keyIdentifier, readCertificate } from "./certificate-reader.js"
+import { pem } from "./der-writer.js"
+import { type CaSigner, type LeafRequest, signLeafDer } from "./leaf-certificate.js"
+
+export type { CaSigner, LeafRequest } from "./leaf-certificate.js"
 
 export const crypto: webcrypto.Crypto = webcrypto
 
@@ -33,6 +48,8 @@ export interface CertificateAuthority {
   readonly signingAlgorithm: SigningAlgorithm
   /** Self-signed roots are left out of the chain in `status.certificate`. */
   readonly selfSigned: boolean
+  /** Everything issuing a leaf needs, precomputed. */
+  readonly signer: CaSigner
 }
 
 const hourMs = 3_600_000
@@ -47,16 +64,97 @@ export const randomSerial = (): string => {
   return bytes.toString("hex")
 }
 
+/** How a CA key signs: for @peculiar/x509 (WebCrypto) and for node's crypto. */
+interface CaAlgorithm {
+  readonly importAlg: webcrypto.RsaHashedImportParams | webcrypto.EcKeyImportParams | webcrypto.Algorithm
+  readonly signingAlgorithm: SigningAlgorithm
+  readonly hash: string | null
+  readonly algorithm: Uint8Array
+}
+
+const ecAlgorithm = (curve: string, hash: string, sigOid: string): CaAlgorithm => ({
+  importAlg: { name: "ECDSA", namedCurve: curve },
+  signingAlgorithm: { name: "ECDSA", hash: `SHA-${hash.slice(3)}` },
+  hash,
+  algorithm: algorithm(sigOid),
+})
+
+const ecAlgorithms: Record<string, CaAlgorithm> = {
+  prime256v1: ecAlgorithm("P-256", "sha256", "1.2.840.10045.4.3.2"),
+  secp384r1: ecAlgorithm("P-384", "sha384", "1.2.840.10045.4.3.3"),
+  secp521r1: ecAlgorithm("P-521", "sha512", "1.2.840.10045.4.3.4"),
+}
+
+const rsaAlgorithm: CaAlgorithm = {
+  importAlg: { name: "RSASSA-PKCS1-v1_5", hash: "SHA-256" },
+  signingAlgorithm: { name: "RSASSA-PKCS1-v1_5", hash: "SHA-256" },
+  hash: "sha256",
+  algorithm: algorithm("1.2.840.113549.1.1.11", nullValue()),
+}
+
+const ed25519Algorithm: CaAlgorithm = {
+  importAlg: { name: "Ed25519" },
+  signingAlgorithm: { name: "Ed25519" },
+  hash: null,
+  algorithm: algorithm("1.3.101.112"),
+}
+
+const caAlgorithmOf = (key: KeyObject): CaAlgorithm | CaError => {
+  const keyType = key.asymmetricKeyType
+  if (keyType === "ec") {
+    return (
+      ecAlgorithms[key.asymmetricKeyDetails?.namedCurve ?? ""] ??
+      new CaError({ reason: "unsupported EC curve for the CA key" })
+    )
+  }
+  if (keyType === "rsa") return rsaAlgorithm
+  if (keyType === "ed25519") return ed25519Algorithm
+  return new CaError({ reason: `unsupported CA key type ${String(keyType)}` })
+}
+
+/** The fast path's view of a CA: its raw subject, key identifier and node signing key. */
+const signerFor = (
+  certificate: x509.X509Certificate,
+  key: KeyObject,
+  alg: CaAlgorithm,
+): Effect.Effect<CaSigner, CaError> => {
+  const fields = readCertificate(new Uint8Array(certificate.rawData))
+  // without a SubjectKeyIdentifier, leaves name the CA by the identifier of its key
+  const keyId =
+    fields === undefined
+      ? undefined
+      : (fields.subjectKeyIdentifier ?? keyIdentifier(fields.subjectPublicKeyInfo))
+  if (fields === undefined || keyId === undefined)
+    return Effect.fail(new CaError({ reason: "the CA certificate cannot be read" }))
+  return Effect.succeed({
+    key,
+    hash: alg.hash,
+    algorithm: alg.algorithm,
+    issuer: fields.subject,
+    keyIdentifier: keyId,
+    notAfter: certificate.notAfter,
+  })
+}
+
 /** Generates a self-signed ECDSA P-256 CA. */
 export const generateCa = (
   commonName = "cert-manager-csi-driver sandbox CA",
 ): Effect.Effect<CertificateAuthority, CaError> =>
   Effect.gen(function* () {
     const now = yield* Clock.currentTimeMillis
-    const alg = { name: "ECDSA", namedCurve: "P-256", hash: "SHA-256" }
-    const keys = yield* tryCrypto("generate CA key", () =>
-      crypto.subtle.generateKey(alg, false, ["sign", "verify"]),
-    )
+    const alg = ecAlgorithms.prime256v1!
+    const pair = yield* Effect.try({
+      try: () => generateKeyPairSync("ec", { namedCurve: "prime256v1" }),
+      catch: (cause) => new CaError({ reason: "generate CA key", cause }),
+    })
+    const keys = yield* Effect.try({
+      try: () => ({
+        privateKey: pair.privateKey.toCryptoKey(alg.importAlg, false, ["sign"]),
+        publicKey: pair.publicKey.toCryptoKey(alg.importAlg, true, ["verify"]),
+      }),
+      catch: (cause) => new CaError({ reason: "generate CA key", cause }),
+    })
+    const signingAlgorithm = { ...alg.importAlg, ...alg.signingAlgorithm }
     const certificate = yield* tryCrypto("self-sign CA", async () =>
       x509.X509CertificateGenerator.createSelfSigned(
         {
@@ -65,7 +163,7 @@ export const generateCa = (
           notBefore: new Date(now - hourMs),
           notAfter: new Date(now + 10 * 365 * 24 * hourMs),
           keys,
-          signingAlgorithm: alg,
+          signingAlgorithm,
           extensions: [
             new x509.BasicConstraintsExtension(true, undefined, true),
             new x509.KeyUsagesExtension(
@@ -84,13 +182,11 @@ export const generateCa = (
       certificatePem: certificate.toString("pem"),
       certificate,
       privateKey: keys.privateKey,
-      signingAlgorithm: alg,
+      signingAlgorithm,
       selfSigned: true,
+      signer: yield* signerFor(certificate, pair.privateKey, alg),
     }
   })
-
-const curves: Record<string, string> = { prime256v1: "P-256", secp384r1: "P-384", secp521r1: "P-521" }
-const curveHash: Record<string, string> = { "P-256": "SHA-256", "P-384": "SHA-384", "P-521": "SHA-512" }
 
 /** Loads a CA from PEM, checking that the key belongs to the certificate and may sign. */
 export const loadCa = (input: CaInput): Effect.Effect<CertificateAuthority, CaError> =>
@@ -106,31 +202,16 @@ export const loadCa = (input: CaInput): Effect.Effect<CertificateAuthority, CaEr
       // the cause could quote key material: keep only the reason
       catch: () => new CaError({ reason: "the CA private key is not a PEM private key" }),
     })
-    const keyType = keyObject.asymmetricKeyType
-    let importAlg: webcrypto.RsaHashedImportParams | webcrypto.EcKeyImportParams | webcrypto.Algorithm
-    let signingAlgorithm: SigningAlgorithm
-    if (keyType === "ec") {
-      const curve = curves[keyObject.asymmetricKeyDetails?.namedCurve ?? ""]
-      if (curve === undefined) return yield* new CaError({ reason: "unsupported EC curve for the CA key" })
-      importAlg = { name: "ECDSA", namedCurve: curve }
-      signingAlgorithm = { name: "ECDSA", hash: curveHash[curve]! }
-    } else if (keyType === "rsa") {
-      importAlg = { name: "RSASSA-PKCS1-v1_5", hash: "SHA-256" }
-      signingAlgorithm = { name: "RSASSA-PKCS1-v1_5", hash: "SHA-256" }
-    } else if (keyType === "ed25519") {
-      importAlg = { name: "Ed25519" }
-      signingAlgorithm = { name: "Ed25519" }
-    } else {
-      return yield* new CaError({ reason: `unsupported CA key type ${String(keyType)}` })
-    }
+    const alg = caAlgorithmOf(keyObject)
+    if (alg instanceof CaError) return yield* alg
     const spkiOfKey = createPublicKey(keyObject).export({ type: "spki", format: "der" })
     if (!Buffer.from(certificate.publicKey.rawData).equals(spkiOfKey)) {
       return yield* new CaError({ reason: "the CA private key does not match the CA certificate" })
     }
-    const der = keyObject.export({ type: "pkcs8", format: "der" })
-    const privateKey = yield* tryCrypto("import the CA key", () =>
-      crypto.subtle.importKey("pkcs8", der, importAlg, false, ["sign"]),
-    )
+    const privateKey = yield* Effect.try({
+      try: () => keyObject.toCryptoKey(alg.importAlg, false, ["sign"]),
+      catch: (cause) => new CaError({ reason: "import the CA key", cause }),
+    })
     const basic = certificate.getExtension(x509.BasicConstraintsExtension)
     if (basic === null || !basic.ca) {
       return yield* new CaError({
@@ -142,74 +223,22 @@ export const loadCa = (input: CaInput): Effect.Effect<CertificateAuthority, CaEr
       certificatePem: certificate.toString("pem"),
       certificate,
       privateKey,
-      signingAlgorithm,
+      signingAlgorithm: alg.signingAlgorithm,
       selfSigned,
+      signer: yield* signerFor(certificate, keyObject, alg),
     }
   })
 
-export interface LeafRequest {
-  readonly subject: x509.Name | string
-  readonly publicKey: x509.PublicKey | CryptoKey
-  readonly notBefore: Date
-  readonly notAfter: Date
-  readonly isCA: boolean
-  readonly keyUsages: number
-  readonly extKeyUsages: ReadonlyArray<string>
-  /** The subjectAltName extension value (DER), copied from a CSR; absent for none. */
-  readonly subjectAltName?: ArrayBuffer
-  /** Marks subjectAltName critical, as RFC 5280 requires when the subject is empty. */
-  readonly subjectAltNameCritical?: boolean
-}
-
-/** Signs a certificate with the CA; notAfter is capped at the CA's own notAfter. */
-export const signLeaf = (
-  ca: CertificateAuthority,
-  req: LeafRequest,
-): Effect.Effect<x509.X509Certificate, CaError> =>
-  tryCrypto("sign the certificate", async () => {
-    const extensions: Array<x509.Extension> = [new x509.BasicConstraintsExtension(req.isCA, undefined, true)]
-    if (req.keyUsages !== 0) extensions.push(new x509.KeyUsagesExtension(req.keyUsages, true))
-    if (req.extKeyUsages.length > 0)
-      extensions.push(new x509.ExtendedKeyUsageExtension([...req.extKeyUsages], false))
-    if (req.subjectAltName !== undefined) {
-      extensions.push(
-        new x509.Extension("2.5.29.17", req.subjectAltNameCritical ?? false, req.subjectAltName),
-      )
-    }
-    extensions.push(await x509.SubjectKeyIdentifierExtension.create(req.publicKey, false, crypto))
-    const caSki = ca.certificate.getExtension(x509.SubjectKeyIdentifierExtension)
-    extensions.push(
-      caSki === null
-        ? await x509.AuthorityKeyIdentifierExtension.create(ca.certificate.publicKey, false, crypto)
-        : new x509.AuthorityKeyIdentifierExtension(caSki.keyId, false),
-    )
-    const notAfter =
-      req.notAfter.getTime() > ca.certificate.notAfter.getTime() ? ca.certificate.notAfter : req.notAfter
-    return x509.X509CertificateGenerator.create(
-      {
-        serialNumber: randomSerial(),
-        subject: req.subject,
-        issuer: ca.certificate.subjectName,
-        notBefore: req.notBefore,
-        notAfter,
-        publicKey: req.publicKey,
-        signingKey: ca.privateKey,
-        signingAlgorithm: ca.signingAlgorithm,
-        extensions,
-      },
-      crypto,
-    )
-  })
-
-const pemOf = (der: ArrayBuffer, label: string): string => {
-  const b64 = Buffer.from(der).toString("base64")
-  return `-----BEGIN ${label}-----\n${b64.replace(/(.{64})/g, "$1\n").replace(/\n$/, "")}\n-----END ${label}-----\n`
-}
+/** Signs a certificate with the CA (DER); notAfter is capped at the CA's own notAfter. */
+export const signLeaf = (ca: CertificateAuthority, req: LeafRequest): Effect.Effect<Uint8Array, CaError> =>
+  Effect.mapError(signLeafDer(ca.signer, req), (e) => new CaError({ reason: e.reason, cause: e.cause }))
 
 export interface ServingCertificate {
   readonly certificatePem: string
   readonly privateKeyPem: Redacted.Redacted<string>
 }
+
+const kubeApiserverName = sequence(setOf([sequence(oid("2.5.4.3"), printableString("kube-apiserver"))]))
 
 /** A TLS server certificate for the given host names and IPs (plus localhost, 127.0.0.1, ::1). */
 export const issueServingCertificate = (
@@ -218,28 +247,28 @@ export const issueServingCertificate = (
 ): Effect.Effect<ServingCertificate, CaError> =>
   Effect.gen(function* () {
     const now = yield* Clock.currentTimeMillis
-    const alg = { name: "ECDSA", namedCurve: "P-256" }
-    const keys = yield* tryCrypto("generate serving key", () =>
-      crypto.subtle.generateKey(alg, true, ["sign", "verify"]),
-    )
+    const keys = yield* Effect.try({
+      try: () => generateKeyPairSync("ec", { namedCurve: "prime256v1" }),
+      catch: (cause) => new CaError({ reason: "generate serving key", cause }),
+    })
     const names = [...new Set(["localhost", "127.0.0.1", "::1", ...hosts])]
     const san = new x509.SubjectAlternativeNameExtension(
       names.map((n) =>
         isIP(n) === 0 ? { type: "dns" as const, value: n } : { type: "ip" as const, value: n },
       ),
     )
-    const cert = yield* signLeaf(ca, {
-      subject: "CN=kube-apiserver",
-      publicKey: keys.publicKey,
+    const der = yield* signLeaf(ca, {
+      subject: kubeApiserverName,
+      subjectPublicKeyInfo: keys.publicKey.export({ type: "spki", format: "der" }),
       notBefore: new Date(now - hourMs),
       notAfter: new Date(now + 365 * 24 * hourMs),
       isCA: false,
-      keyUsages: x509.KeyUsageFlags.digitalSignature | x509.KeyUsageFlags.keyEncipherment,
+      keyUsages: (1 << KeyUsageBits.digitalSignature) | (1 << KeyUsageBits.keyEncipherment),
       extKeyUsages: ["1.3.6.1.5.5.7.3.1"],
-      subjectAltName: san.value,
+      subjectAltName: new Uint8Array(san.value),
     })
-    const pkcs8 = yield* tryCrypto("export serving key", () =>
-      crypto.subtle.exportKey("pkcs8", keys.privateKey),
-    )
-    return { certificatePem: cert.toString("pem"), privateKeyPem: Redacted.make(pemOf(pkcs8, "PRIVATE KEY")) }
+    return {
+      certificatePem: pem("CERTIFICATE", der),
+      privateKeyPem: Redacted.make(keys.privateKey.export({ type: "pkcs8", format: "pem" }).toString()),
+    }
   })

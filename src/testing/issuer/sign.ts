@@ -5,14 +5,17 @@
  * signature + key encipherment; a CA also gets cert sign). Anything wrong with the
  * request is a `SignFailure` whose message becomes the Failed condition's.
  */
-import "reflect-metadata"
-import * as x509 from "@peculiar/x509"
 import { Clock, Data, Duration, Effect, Result } from "effect"
 import { parseGoDuration } from "../../attributes/duration.js"
 import type { KeyUsage } from "../../attributes/spec.js"
 import { KeyUsageBits, toX509Usages } from "../../pki/usages.js"
 import { getPath, type KubeObject } from "../api-server/objects.js"
-import { type CertificateAuthority, crypto, signLeaf } from "./ca.js"
+import { type CertificateAuthority, signLeaf } from "./ca.js"
+import { type CertificateSigningRequest, readCsr } from "./csr-reader.js"
+import { verifyCsrSignature } from "./csr-signature.js"
+import { pem } from "./der-writer.js"
+
+export type { CertificateSigningRequest, RequestedExtension } from "./csr-reader.js"
 
 export class SignFailure extends Data.TaggedError("SignFailure")<{ readonly message: string }> {}
 
@@ -26,6 +29,7 @@ export interface Issued {
 
 const defaultDurationMs = 2160 * 3_600_000
 const defaultUsages: ReadonlyArray<KeyUsage> = ["digital signature", "key encipherment"]
+const subjectAltNameOid = "2.5.29.17"
 
 const templateError = (why: string) =>
   new SignFailure({ message: `Error generating certificate template: ${why}` })
@@ -33,29 +37,25 @@ const templateError = (why: string) =>
 const b64 = (s: string): string => Buffer.from(s, "utf8").toString("base64")
 
 /** One PEM block ending in exactly one newline. */
-const block = (pem: string): string => `${pem.trimEnd()}\n`
+const block = (text: string): string => `${text.trimEnd()}\n`
+
+const csrPem =
+  /-----BEGIN (?:NEW )?CERTIFICATE REQUEST-----([\s\S]+?)-----END (?:NEW )?CERTIFICATE REQUEST-----/
 
 /** Decodes `spec.request` (base64 of a PEM CSR) and checks the CSR's signature. */
-export const decodeCsr = (request: unknown): Effect.Effect<x509.Pkcs10CertificateRequest, SignFailure> =>
+export const decodeCsr = (request: unknown): Effect.Effect<CertificateSigningRequest, SignFailure> =>
   Effect.gen(function* () {
     if (typeof request !== "string" || request === "") return yield* templateError("spec.request is empty")
     const text = Buffer.from(request, "base64").toString("utf8")
-    const pem =
-      /-----BEGIN (?:NEW )?CERTIFICATE REQUEST-----[\s\S]+?-----END (?:NEW )?CERTIFICATE REQUEST-----/.exec(
-        text,
-      )
-    if (pem === null) return yield* templateError("error decoding certificate request PEM block")
-    const csr = yield* Effect.try({
-      try: () => new x509.Pkcs10CertificateRequest(pem[0]),
-      catch: (e) => templateError(`failed to parse csr: ${e instanceof Error ? e.message : String(e)}`),
-    })
-    const valid = yield* Effect.tryPromise({
-      try: () => csr.verify(crypto),
-      catch: (e) =>
-        templateError(`failed to verify csr signature: ${e instanceof Error ? e.message : String(e)}`),
-    })
+    const found = csrPem.exec(text)
+    if (found === null) return yield* templateError("error decoding certificate request PEM block")
+    const parsed = readCsr(new Uint8Array(Buffer.from(found[1]!, "base64")))
+    if (Result.isFailure(parsed)) return yield* templateError(`failed to parse csr: ${parsed.failure}`)
+    const valid = yield* Effect.mapError(verifyCsrSignature(parsed.success), (e) =>
+      templateError(`failed to verify csr signature: ${e.reason}`),
+    )
     if (!valid) return yield* templateError("csr signature is invalid")
-    return csr
+    return parsed.success
   })
 
 const keyUsageFlags = (
@@ -92,24 +92,27 @@ export const signCertificateRequest = (
         ? (requested as ReadonlyArray<KeyUsage>)
         : defaultUsages
     const { flags, ext } = keyUsageFlags(usages, isCA)
-    const san = csr.getExtension("2.5.29.17")
+    const san = csr.extensions.find((e) => e.oid === subjectAltNameOid)
     const now = yield* Clock.currentTimeMillis
     const leaf = yield* Effect.mapError(
       signLeaf(ca, {
-        subject: csr.subjectName,
-        publicKey: csr.publicKey,
+        subject: csr.subject,
+        subjectPublicKeyInfo: csr.subjectPublicKeyInfo,
         notBefore: new Date(now),
         notAfter: new Date(now + durationMs),
         isCA,
         keyUsages: flags,
         extKeyUsages: ext,
-        ...(san === null ? {} : { subjectAltName: san.value, subjectAltNameCritical: csr.subject === "" }),
+        ...(san === undefined
+          ? {}
+          : { subjectAltName: san.value, subjectAltNameCritical: csr.subjectIsEmpty }),
       }),
       (e) => new SignFailure({ message: `Error signing certificate: ${e.reason}` }),
     )
-    const leafPem = block(leaf.toString("pem"))
-    const chain = ca.selfSigned ? leafPem : `${leafPem}${block(ca.certificatePem)}`
-    return { certificate: b64(chain), ca: b64(block(ca.certificatePem)), certificatePem: leafPem }
+    const leafPem = pem("CERTIFICATE", leaf)
+    const caPem = block(ca.certificatePem)
+    const chain = ca.selfSigned ? leafPem : `${leafPem}${caPem}`
+    return { certificate: b64(chain), ca: b64(caPem), certificatePem: leafPem }
   })
 
 /** What the malformed issuer returns: PEM armour around bytes that are not a certificate. */
