@@ -1,9 +1,11 @@
+import { once } from "node:events"
 import { existsSync, statfsSync } from "node:fs"
 import * as fs from "node:fs/promises"
 import * as os from "node:os"
 import * as path from "node:path"
+import { Worker } from "node:worker_threads"
 import { assert, describe, it } from "@effect/vitest"
-import { Effect, Fiber, Option } from "effect"
+import { Effect, Option } from "effect"
 import { dataLink, readCurrent, removeTree, writeAtomically } from "../../src/volume/atomic-writer.js"
 import { StorageError } from "../../src/volume/errors.js"
 import { assertFileSetLayout } from "./store-scenario.js"
@@ -27,6 +29,74 @@ const generations = async (dataDir: string) =>
     .sort()
 const current = (dataDir: string) => fs.readlink(path.join(dataDir, dataLink))
 const text = (bytes: Option.Option<Uint8Array>) => new TextDecoder().decode(Option.getOrThrow(bytes))
+
+interface ReaderCounts {
+  readonly consistent: number
+  readonly mixed: number
+  readonly vanished: number
+  /** Distinct generations read consistently. */
+  readonly generationsSeen: number
+}
+
+/** A reader thread: resolves ..data once per round and reads both files through that generation. */
+const readerSource = `
+const { readFileSync, readlinkSync } = require("node:fs")
+const { join } = require("node:path")
+const { parentPort, workerData } = require("node:worker_threads")
+const stop = new Int32Array(workerData.stop)
+const marker = (content) => content.slice(0, content.indexOf("\\n"))
+const readOrUndefined = (file) => {
+  try {
+    return readFileSync(file, "utf8")
+  } catch {
+    return undefined
+  }
+}
+const seen = { consistent: 0, mixed: 0, vanished: 0 }
+const markers = new Set()
+parentPort.postMessage("ready")
+while (Atomics.load(stop, 0) === 0) {
+  const generation = readlinkSync(join(workerData.dataDir, "..data"))
+  const crt = readOrUndefined(join(workerData.dataDir, generation, "tls.crt"))
+  const key = readOrUndefined(join(workerData.dataDir, generation, "tls.key"))
+  // a reader slower than two whole writes loses its (deleted) generation: not a mix
+  if (crt === undefined || key === undefined) seen.vanished++
+  else if (marker(crt) !== marker(key)) seen.mixed++
+  else {
+    seen.consistent++
+    markers.add(marker(crt))
+  }
+}
+parentPort.postMessage({ ...seen, generationsSeen: markers.size })
+`
+
+/** Starts `count` reader threads on `dataDir` once they all run; `stop` ends them and gives their counts. */
+const startReaders = (dataDir: string, count: number) =>
+  Effect.acquireRelease(
+    Effect.promise(async () => {
+      const flag = new SharedArrayBuffer(4)
+      const workers = Array.from(
+        { length: count },
+        () => new Worker(readerSource, { eval: true, workerData: { dataDir, stop: flag } }),
+      )
+      const results = workers.map(
+        (worker) =>
+          new Promise<ReaderCounts>((resolve, reject) => {
+            worker.on("message", (message: "ready" | ReaderCounts) => {
+              if (message !== "ready") resolve(message)
+            })
+            worker.on("error", reject)
+          }),
+      )
+      await Promise.all(workers.map((worker) => once(worker, "message")))
+      const stop = Effect.promise(() => {
+        Atomics.store(new Int32Array(flag), 0, 1)
+        return Promise.all(results)
+      })
+      return { workers, stop }
+    }),
+    ({ workers }) => Effect.promise(() => Promise.all(workers.map((worker) => worker.terminate()))),
+  )
 
 describe.each(places)("writeAtomically on $name", ({ parent }) => {
   /** A fresh volume directory; the writer creates data/ inside it. */
@@ -163,38 +233,24 @@ describe.each(places)("writeAtomically on $name", ({ parent }) => {
       ]
       yield* writeAtomically(dataDir, setOf(0), undefined)
 
-      const state = { done: false }
-      const reader = async () => {
-        const seen = { consistent: 0, mixed: 0, vanished: 0 }
-        const marker = (content: string | undefined) => content?.slice(0, content.indexOf("\n"))
-        const readOrUndefined = (file: string) => fs.readFile(file, "utf8").catch(() => undefined)
-        while (!state.done) {
-          const generation = await current(dataDir)
-          const crt = await readOrUndefined(path.join(dataDir, generation, "tls.crt"))
-          const key = await readOrUndefined(path.join(dataDir, generation, "tls.key"))
-          // a reader slower than two whole writes loses its (deleted) generation: not a mix
-          if (crt === undefined || key === undefined) seen.vanished++
-          else if (marker(crt) !== marker(key)) seen.mixed++
-          else seen.consistent++
-        }
-        return seen
-      }
-      const readers = yield* Effect.forkChild(
-        Effect.promise(() => Promise.all([reader(), reader(), reader(), reader()])),
-      )
+      // the writer is synchronous, so the readers need threads of their own to overlap its writes
+      const readers = yield* startReaders(dataDir, 2)
       for (let n = 1; n <= 200; n++) yield* writeAtomically(dataDir, setOf(n), undefined)
-      state.done = true
-      const total = (yield* Fiber.join(readers)).reduce(
+      const results = yield* readers.stop
+      const total = results.reduce(
         (sum, r) => ({
           consistent: sum.consistent + r.consistent,
           mixed: sum.mixed + r.mixed,
           vanished: sum.vanished + r.vanished,
+          generationsSeen: Math.max(sum.generationsSeen, r.generationsSeen),
         }),
-        { consistent: 0, mixed: 0, vanished: 0 },
+        { consistent: 0, mixed: 0, vanished: 0, generationsSeen: 0 },
       )
       console.log(`concurrent readers on ${parent}:`, total)
       assert.strictEqual(total.mixed, 0)
       assert.isAbove(total.consistent, 200)
+      // the reads overlapped the writes rather than all landing before or after them
+      assert.isAbove(total.generationsSeen, 2)
       assert.isTrue(text(yield* readCurrent(dataDir, "tls.key")).startsWith("generation=200\n"))
       assert.strictEqual((yield* Effect.promise(() => generations(dataDir))).length, 2)
     }),

@@ -164,6 +164,30 @@ describe("VolumeStore (live, on a plain directory)", () => {
     ),
   )
 
+  it.live("a metadata write that fails leaves no temp file behind", () =>
+    withStore((root) =>
+      Effect.gen(function* () {
+        const store = yield* VolumeStore
+        yield* store.register(sampleMetadata("vol-1"))
+        const dir = path.join(root, "vol-1")
+        // a non-empty directory where metadata.json goes makes the final rename fail
+        yield* Effect.promise(async () => {
+          await fs.rm(path.join(dir, "metadata.json"))
+          await fs.mkdir(path.join(dir, "metadata.json"))
+          await fs.writeFile(path.join(dir, "metadata.json", "x"), "x")
+        })
+        const error = yield* Effect.flip(store.register(sampleMetadata("vol-1")))
+        assert.instanceOf(error, StorageError)
+        assert.strictEqual(error.operation, "register")
+        assert.include(error.message, path.join(dir, "metadata.json"))
+        assert.deepStrictEqual((yield* Effect.promise(() => fs.readdir(dir))).sort(), [
+          "data",
+          "metadata.json",
+        ])
+      }),
+    ),
+  )
+
   it.live("writeFiles: modes, user-visible symlinks, stale names removed, previous generation kept", () =>
     withStore(() =>
       Effect.gen(function* () {
