@@ -117,7 +117,9 @@ export class KubeClient extends Context.Service<
           const cached = byToken.get(key)
           if (cached !== undefined) return cached
           const cluster = kubeConfig.getCurrentCluster()
-          const kc = new KubeConfig()
+          // Its own pool, not the driver's: with client-certificate auth the driver's
+          // connections carry the driver's identity.
+          const kc = new PooledKubeConfig()
           if (cluster !== null)
             kc.loadFromClusterAndUser(cluster, { name: "pod", token: Redacted.value(token) })
           const clients = clientsOf(kc)
