@@ -45,11 +45,9 @@ const parseCertificate = (block: string): crypto.X509Certificate | undefined => 
   }
 }
 
-const spki = (key: crypto.KeyObject): Buffer => key.export({ type: "spki", format: "der" })
-
-/** Does the certificate carry the public half of this private key? (SPKI DER compared byte for byte.) */
+/** Does the certificate carry the public half of this private key? (OpenSSL's own check, no re-encoding.) */
 export const publicKeyMatches = (certificate: crypto.X509Certificate, key: PrivateKey): boolean =>
-  spki(certificate.publicKey).equals(spki(crypto.createPublicKey(key.keyObject)))
+  certificate.checkPrivateKey(key.keyObject)
 
 /** Node prints a subject one RDN per line in DER order, multi-valued ones joined by " + "; an empty subject is undefined. */
 const rfc4514 = (nodeSubject: string | undefined): string =>
