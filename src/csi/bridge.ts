@@ -48,29 +48,30 @@ export const unary =
   (call: grpc.ServerUnaryCall<Req, Res>, callback: grpc.sendUnaryData<Res>): void => {
     const started = performance.now()
     const context: CallContext = { method, deadline: deadlineOf(call) }
+    let answered = false
     const fiber = run(
       Effect.gen(function* () {
         const exit = yield* Effect.exit(program(call.request, context))
         const status = toStatus(exit)
         const millis = performance.now() - started
+        // Answer first: the log line and the metrics are not part of the caller's wait.
+        yield* Effect.sync(() => {
+          answered = true
+          if (Exit.isSuccess(exit)) callback(null, exit.value)
+          else callback({ code: status.code, details: status.details })
+        })
         yield* logCall(method, status, millis, Exit.isFailure(exit) ? exit.cause : undefined)
         yield* callsTotal(method, status.name)
         yield* callDuration(method, millis)
-        return [exit, status] as const
       }),
     )
     const stopOnCancel = () => fiber.interruptUnsafe()
     call.once("cancelled", stopOnCancel)
     fiber.addObserver((outer) => {
       call.off("cancelled", stopOnCancel)
-      if (Exit.isSuccess(outer)) {
-        const [exit, status] = outer.value
-        if (Exit.isSuccess(exit)) callback(null, exit.value)
-        else callback({ code: status.code, details: status.details })
-      } else {
-        // The wrapper itself was interrupted: the call was cancelled or the server is stopping.
-        const status = toStatus(outer)
-        callback({ code: status.code, details: status.details })
-      }
+      if (answered) return
+      // Interrupted before answering: the call was cancelled or the server is stopping.
+      const status = toStatus(outer)
+      callback({ code: status.code, details: status.details })
     })
   }
