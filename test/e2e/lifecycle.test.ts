@@ -123,9 +123,13 @@ describe.skipIf(!canMount)("renewal", () => {
       return pair.cert !== beforeReused.cert ? pair : undefined
     })
     expect(afterReused.key).toBe(beforeReused.key)
-    // Each renewal replaced its request: still one live request per volume.
-    const pod = { name: "", namespace: "sandbox", uid: "" }
-    expect((await harness.sandbox.listCertificateRequests(pod.namespace)).length).toBe(2)
+    // Each renewal replaced its request: one live request per volume again once the
+    // stale one is deleted (just after the new files are swapped in).
+    const live = await until("the stale requests' deletion", async () => {
+      const count = (await harness.sandbox.listCertificateRequests("sandbox")).length
+      return count === 2 ? count : undefined
+    })
+    expect(live).toBe(2)
   }, 60_000)
 })
 
