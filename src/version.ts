@@ -1,7 +1,8 @@
-/** The package version, read once from package.json (one level above src/ and dist/). */
+/** The package version, read once from the package's package.json. */
 import { readFileSync } from "node:fs"
+import { packageFile } from "./package-root.js"
 
-const manifest: unknown = JSON.parse(readFileSync(new URL("../package.json", import.meta.url), "utf8"))
+const manifest: unknown = JSON.parse(readFileSync(packageFile("package.json"), "utf8"))
 
 export const version: string =
   typeof manifest === "object" &&

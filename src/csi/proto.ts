@@ -3,13 +3,12 @@
  * src/gen assume (snake_case fields, enum names, int64 as strings, oneof markers).
  * Both the server and test clients use this, so they agree on the wire format.
  */
-import { fileURLToPath } from "node:url"
 import * as grpc from "@grpc/grpc-js"
 import * as protoLoader from "@grpc/proto-loader"
 import type { ProtoGrpcType } from "../gen/csi.js"
+import { packageFile } from "../package-root.js"
 
-/** proto/ sits two levels above this module both in src/csi and in dist/csi. */
-export const protoPath = fileURLToPath(new URL("../../proto/csi.proto", import.meta.url))
+export const protoPath = packageFile("proto/csi.proto")
 
 export const loaderOptions: protoLoader.Options = {
   keepCase: true,

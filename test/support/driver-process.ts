@@ -14,6 +14,8 @@ import * as path from "node:path"
 export const repoRoot = path.resolve(import.meta.dirname, "../..")
 export const nodeBin = path.join(repoRoot, "node_modules/.bin/node")
 export const mainJs = path.join(repoRoot, "dist/main.js")
+/** The driver runs as its shebang says (env, Node flags), with `node` found here: Node 24. */
+const driverEnv = { PATH: `${path.dirname(nodeBin)}${path.delimiter}${process.env.PATH ?? ""}` }
 
 const has = (command: string) => {
   try {
@@ -113,8 +115,7 @@ export class DriverProcess {
     const kubeletRoot = path.join(dir, "kubelet")
     await fs.mkdir(kubeletRoot, { recursive: true })
     const argv = [
-      // As the image and the bin entry run it (see Dockerfile).
-      "--max-semi-space-size=2",
+      // Executed through its shebang, as the image and the bin entry run it.
       mainJs,
       "--node-id=e2e-node",
       `--endpoint=unix://${socket}`,
@@ -123,10 +124,10 @@ export class DriverProcess {
       "--log-level=debug",
       ...(options.args ?? []),
     ]
-    const command = [...(options.namespace?.prefix() ?? []), nodeBin, ...argv]
+    const command = [...(options.namespace?.prefix() ?? []), ...argv]
     const child = spawn(command[0]!, command.slice(1), {
       stdio: ["ignore", "pipe", "pipe"],
-      env: { ...process.env, ...options.env },
+      env: { ...process.env, ...driverEnv, ...options.env },
     })
     const driver = new DriverProcess(child, dir, socket, dataRoot, kubeletRoot)
     await driver.waitForSocket()
@@ -169,7 +170,10 @@ export class DriverProcess {
 /** Runs the built binary to completion, for flag tests. */
 export const runDriverBinary = (args: ReadonlyArray<string>, timeoutMs = 10_000) =>
   new Promise<{ code: number | null; stdout: string; stderr: string }>((resolve) => {
-    const child = spawn(nodeBin, [mainJs, ...args], { stdio: ["ignore", "pipe", "pipe"] })
+    const child = spawn(mainJs, args, {
+      stdio: ["ignore", "pipe", "pipe"],
+      env: { ...process.env, ...driverEnv },
+    })
     let stdout = ""
     let stderr = ""
     child.stdout.on("data", (chunk: Buffer) => {
