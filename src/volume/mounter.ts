@@ -96,6 +96,33 @@ const makeMounter = (shell: CommandShell, mountInfoPath = "/proc/self/mountinfo"
     return Option.isSome(found) && found.value.mounts.length > 0
   })
 
+  /**
+   * Whether the filesystem at `target` refuses writes. Root passes every permission check
+   * but this one, so asking for write access answers it with one syscall, where reading
+   * the mount table costs a pass over every mount on the node.
+   */
+  const isReadOnly = (target: string) =>
+    Effect.tryPromise({
+      try: () =>
+        fs.access(target, fs.constants.W_OK).then(
+          () => false,
+          (cause: NodeJS.ErrnoException) => (cause.code === "EROFS" ? true : Promise.reject(cause)),
+        ),
+      catch: (cause) => cause,
+    }).pipe(
+      // Not root (e.g. a test): the mount table says it instead.
+      Effect.catch(() =>
+        mountsOn("bindReadOnly", target).pipe(
+          Effect.map((found) =>
+            Option.exists(
+              Option.flatMap(found, ({ mounts }) => Option.fromNullishOr(mounts.at(-1))),
+              (top) => top.mountOptions.includes("ro"),
+            ),
+          ),
+        ),
+      ),
+    )
+
   const mkdirP = (operation: string, target: string, mode: number) =>
     tryFs(operation, target, () => fs.mkdir(target, { recursive: true, mode }))
 
@@ -124,10 +151,7 @@ const makeMounter = (shell: CommandShell, mountInfoPath = "/proc/self/mountinfo"
       // canonical already, so -c spares mount(8) resolving them again (~0.6 ms of its ~2 ms).
       yield* run("bindReadOnly", target, "mount", ["-c", "--bind", "-o", "ro", realSource, realTarget])
       // Older mount(8) ignores `ro` on a bind: check, and remount read-only only then.
-      const top = Option.flatMap(yield* mountsOn("bindReadOnly", target), ({ mounts }) =>
-        Option.fromNullishOr(mounts.at(-1)),
-      )
-      if (Option.isSome(top) && top.value.mountOptions.includes("ro")) return
+      if (yield* isReadOnly(realTarget)) return
       yield* run("bindReadOnly", target, "mount", ["-o", "remount,bind,ro", target]).pipe(
         Effect.onError(() => Effect.ignore(run("bindReadOnly", target, "umount", [target]))),
       )
