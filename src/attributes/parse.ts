@@ -10,7 +10,7 @@ import { variablesOf } from "./expand.js"
 import * as K from "./keys.js"
 import { makeQuote } from "./quote.js"
 import * as Rules from "./rules.js"
-import { type Attributes, makeAttributesSchema } from "./schema.js"
+import { type Attributes, expandVariables, makeAttributesSchema } from "./schema.js"
 import type { CertificateSpec, PodInfo } from "./spec.js"
 import { classifyKey } from "./suggest.js"
 
@@ -59,6 +59,9 @@ const decodeEach = (
   }
   return { attributes: {}, problems, failed: new Set(K.AttributeKeys) }
 }
+
+/** The Schema of every volume without a pkcs12-password (whose messages must hide it). */
+const sharedSchema = makeAttributesSchema(makeQuote(undefined))
 
 /**
  * Specs decoded lately, by their inputs: a volume's first issuance decodes the same
@@ -110,12 +113,15 @@ const decodeFresh = (
         break
     }
   }
-  const quote = makeQuote(raw[K.Pkcs12PasswordKey])
-  const schema = makeAttributesSchema({ variables: variablesOf(pod), quote })
-  const decoded = decodeEach(schema, raw)
-  problems.push(...decoded.problems)
+  const password = raw[K.Pkcs12PasswordKey]
+  const quote = makeQuote(password)
+  const expansion = expandVariables(raw, variablesOf(pod), quote)
+  const schema = password === undefined ? sharedSchema : makeAttributesSchema(quote)
+  const decoded = decodeEach(schema, expansion.values)
+  problems.push(...expansion.problems, ...decoded.problems)
+  const failed = new Set([...expansion.failed, ...decoded.failed])
 
-  const input: Rules.RuleInput = { attributes: decoded.attributes, raw, failed: decoded.failed, quote }
+  const input: Rules.RuleInput = { attributes: decoded.attributes, raw, failed, quote }
   const resolved = {
     issuerRef: Rules.issuerRef(input),
     subject: Rules.subject(input),

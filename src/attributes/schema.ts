@@ -1,8 +1,9 @@
 /**
  * The Schema of the attribute set: one optional string field per attribute, each
- * decoded (after `${VAR}` expansion, where allowed) to its typed value or to issues
- * whose messages say what to write instead. Built per volume, because expansion
- * needs the pod and messages must hide the volume's pkcs12-password.
+ * decoded to its typed value or to issues whose messages say what to write instead.
+ * `${VAR}`s are expanded before (`expandVariables`, per pod), so one Schema serves
+ * every volume without a pkcs12-password; a volume with one gets its own, whose
+ * messages hide it.
  */
 import { Effect, Result, Schema, SchemaIssue, SchemaTransformation } from "effect"
 import { formatGoDuration } from "./duration.js"
@@ -13,11 +14,59 @@ import { KeyUsages } from "./spec.js"
 import { nearest } from "./suggest.js"
 import * as V from "./values.js"
 
-/** What decoding one volume's attributes depends on. */
-export interface DecodeEnv {
-  /** `${VAR}` values: the mounting pod's identity. */
-  readonly variables: Readonly<Record<string, string>>
-  readonly quote: Quote
+/** The attributes whose values may use `${VAR}`s of the pod (as upstream expands them). */
+export const ExpandableKeys: ReadonlyArray<K.AttributeKey> = [
+  K.CommonNameKey,
+  K.LiteralSubjectKey,
+  K.OrganizationsKey,
+  K.OrganizationalUnitsKey,
+  K.CountriesKey,
+  K.ProvincesKey,
+  K.LocalitiesKey,
+  K.StreetAddressesKey,
+  K.PostalCodesKey,
+  K.DnsNamesKey,
+  K.UriSansKey,
+]
+
+export interface Expansion {
+  /** Every given attribute, expanded where allowed; those that failed to expand are left out. */
+  readonly values: Partial<Record<K.AttributeKey, string>>
+  readonly problems: ReadonlyArray<{ readonly attribute: K.AttributeKey; readonly message: string }>
+  readonly failed: ReadonlySet<K.AttributeKey>
+}
+
+const unknownVariables = (raw: string, names: ReadonlyArray<string>, quote: Quote): string => {
+  const described = names.map((name) => {
+    const near = nearest(name, VariableNames)
+    return near === undefined ? quote(`\${${name}}`) : `${quote(`\${${name}}`)} (did you mean \${${near}}?)`
+  })
+  const noun = names.length === 1 ? "variable" : "variables"
+  return `${quote(raw)} uses the unknown ${noun} ${V.oneOf(described, "and")}; the variables are ${knownVariablesText}`
+}
+
+/** Expands the `${VAR}`s of the expandable attributes with the pod's `variables`. */
+export const expandVariables = (
+  raw: Readonly<Partial<Record<K.AttributeKey, string>>>,
+  variables: Readonly<Record<string, string>>,
+  quote: Quote,
+): Expansion => {
+  const values: Partial<Record<K.AttributeKey, string>> = { ...raw }
+  const problems: Array<Expansion["problems"][number]> = []
+  const failed = new Set<K.AttributeKey>()
+  for (const key of ExpandableKeys) {
+    const value = raw[key]
+    if (value === undefined) continue
+    const expanded = expand(value, variables)
+    if (Result.isSuccess(expanded)) {
+      values[key] = expanded.success
+    } else {
+      delete values[key]
+      failed.add(key)
+      problems.push({ attribute: key, message: unknownVariables(value, expanded.failure, quote) })
+    }
+  }
+  return { values, problems, failed }
 }
 
 // One issue per message; several become a Composite, so each is reported on its own.
@@ -57,40 +106,21 @@ const joinEscaped = (entries: ReadonlyArray<string>) =>
   entries.map((entry) => entry.replaceAll(",", "\\,")).join(",")
 const same = (value: string) => value
 
-export const makeAttributesSchema = (env: DecodeEnv) => {
-  const { quote } = env
+/** The Schema for attributes already expanded; `quote` shows values in messages. */
+export const makeAttributesSchema = (quote: Quote) => {
   const plain =
     <A>(parse: (raw: string, quote: Quote) => V.Checked<A>) =>
     (raw: string) =>
       parse(raw, quote)
-  const unknownVariables = (raw: string, names: ReadonlyArray<string>): string => {
-    const described = names.map((name) => {
-      const near = nearest(name, VariableNames)
-      return near === undefined ? quote(`\${${name}}`) : `${quote(`\${${name}}`)} (did you mean \${${near}}?)`
-    })
-    const noun = names.length === 1 ? "variable" : "variables"
-    return `${quote(raw)} uses the unknown ${noun} ${V.oneOf(described, "and")}; the variables are ${knownVariablesText}`
-  }
-  const expanded =
-    <A>(parse: (raw: string, quote: Quote) => V.Checked<A>) =>
-    (raw: string): V.Checked<A> =>
-      Result.match(expand(raw, env.variables), {
-        onSuccess: (value) => parse(value, quote),
-        onFailure: (names) => Result.fail([unknownVariables(raw, names)]),
-      })
   // Split after expansion: no variable's value holds a comma.
-  const subjectList = attribute(
-    StringList,
-    (raw) => Result.map(expanded(V.text)(raw), V.escapedList),
-    joinEscaped,
-  )
+  const subjectList = attribute(StringList, (raw) => Result.map(V.text(raw), V.escapedList), joinEscaped)
 
   return Schema.Struct({
     [K.IssuerNameKey]: attribute(Schema.String, plain(V.text), same),
     [K.IssuerKindKey]: attribute(Schema.String, plain(V.text), same),
     [K.IssuerGroupKey]: attribute(Schema.String, plain(V.text), same),
-    [K.CommonNameKey]: attribute(Schema.String, expanded(V.text), same),
-    [K.LiteralSubjectKey]: attribute(Schema.String, expanded(V.literalSubject), same),
+    [K.CommonNameKey]: attribute(Schema.String, plain(V.text), same),
+    [K.LiteralSubjectKey]: attribute(Schema.String, plain(V.literalSubject), same),
     [K.OrganizationsKey]: subjectList,
     [K.OrganizationalUnitsKey]: subjectList,
     [K.CountriesKey]: subjectList,
@@ -99,9 +129,9 @@ export const makeAttributesSchema = (env: DecodeEnv) => {
     [K.StreetAddressesKey]: subjectList,
     [K.PostalCodesKey]: subjectList,
     [K.SerialNumberKey]: attribute(Schema.String, plain(V.text), same),
-    [K.DnsNamesKey]: attribute(StringList, expanded(V.dnsNames), joinList),
+    [K.DnsNamesKey]: attribute(StringList, plain(V.dnsNames), joinList),
     [K.IpSansKey]: attribute(StringList, plain(V.ipAddresses), joinList),
-    [K.UriSansKey]: attribute(StringList, expanded(V.uris), joinList),
+    [K.UriSansKey]: attribute(StringList, plain(V.uris), joinList),
     [K.DurationKey]: attribute(Schema.Duration, plain(V.goDuration("720h")), formatGoDuration),
     [K.RenewBeforeKey]: attribute(Schema.Duration, plain(V.goDuration("72h")), formatGoDuration),
     [K.IsCaKey]: attribute(Schema.Boolean, plain(V.boolean), String),
