@@ -2,7 +2,8 @@
  * Mounts on the node: the tmpfs under the data root, the read-only bind of a volume's
  * data/ into the pod's target path, and unmounting it again. The live layer runs
  * util-linux `mount`/`umount` through a long-lived shell (see command-shell.ts; the
- * driver needs CAP_SYS_ADMIN in the host's mount namespace) and reads `/proc/self/mountinfo` to learn what is mounted where.
+ * driver needs CAP_SYS_ADMIN in the host's mount namespace) and reads
+ * `/proc/self/mountinfo` to learn what is mounted where.
  */
 import * as fs from "node:fs/promises"
 import * as path from "node:path"
