@@ -15,7 +15,7 @@ import { nearest } from "./suggest.js"
 import * as V from "./values.js"
 
 /** The attributes whose values may use `${VAR}`s of the pod (as upstream expands them). */
-export const ExpandableKeys: ReadonlyArray<K.AttributeKey> = [
+const ExpandableKeys: ReadonlyArray<K.AttributeKey> = [
   K.CommonNameKey,
   K.LiteralSubjectKey,
   K.OrganizationsKey,
