@@ -8,11 +8,13 @@
  * argument may hold a newline, and none is ever parsed by the shell: they are only
  * expanded as "$@"). Each command is answered, in order, with its exit status, its
  * combined stdout and stderr, and a record separator line. The shell is restarted on
- * the next command if it dies; commands in flight when it does fail.
+ * the next command if it dies; commands in flight when it does fail. Commands run one
+ * at a time, so one that hangs would stall every mount after it: past a timeout the
+ * shell is killed, failing what is in flight, and the next command gets a new one.
  */
 import { type ChildProcessByStdio, spawn } from "node:child_process"
 import type { Readable, Writable } from "node:stream"
-import { Data, Effect, type Scope } from "effect"
+import { Data, Duration, Effect, type Scope } from "effect"
 
 export interface CommandOutcome {
   readonly exitStatus: number
@@ -54,17 +56,9 @@ class ShellProcess {
     shell.stdout.setEncoding("utf8")
     shell.stdout.on("data", (chunk: string) => this.receive(chunk))
     shell.stdin.on("error", () => {}) // EPIPE after the shell died: `exit` reports it
-    const gone = (why: string) => {
-      if (this.shell !== shell) return
-      this.shell = undefined
-      this.buffered = ""
-      const waiting = this.waiting
-      this.waiting = []
-      for (const waiter of waiting) waiter.reject(new CommandShellError({ reason: why }))
-    }
-    shell.on("error", (error) => gone(`the command shell failed: ${error.message}`))
+    shell.on("error", (error) => this.detach(shell, `the command shell failed: ${error.message}`))
     shell.on("exit", (code, signal) =>
-      gone(`the command shell exited (${signal ?? `exit status ${String(code)}`})`),
+      this.detach(shell, `the command shell exited (${signal ?? `exit status ${String(code)}`})`),
     )
     this.shell = shell
   }
@@ -86,6 +80,24 @@ class ShellProcess {
     this.shell?.stdin.end()
   }
 
+  /** Kills the shell; the commands in flight fail with `reason`, the next command starts a new one. */
+  abort(reason: string): void {
+    const shell = this.shell
+    if (shell === undefined) return
+    this.detach(shell, reason)
+    shell.kill("SIGKILL")
+  }
+
+  /** Forgets `shell` (unless already replaced) and fails what was waiting on it. */
+  private detach(shell: Shell, reason: string): void {
+    if (this.shell !== shell) return
+    this.shell = undefined
+    this.buffered = ""
+    const waiting = this.waiting
+    this.waiting = []
+    for (const waiter of waiting) waiter.reject(new CommandShellError({ reason }))
+  }
+
   private receive(chunk: string): void {
     this.buffered += chunk
     for (let end = this.buffered.indexOf(separator); end >= 0; end = this.buffered.indexOf(separator)) {
@@ -103,24 +115,44 @@ export interface CommandShell {
   readonly run: (argv: ReadonlyArray<string>) => Effect.Effect<CommandOutcome, CommandShellError>
 }
 
-/** Starts the shell now, while the driver's heap is small, and ends it with the scope. */
-export const makeCommandShell: Effect.Effect<CommandShell, never, Scope.Scope> = Effect.map(
-  Effect.acquireRelease(
-    Effect.sync(() => {
-      const shell = new ShellProcess()
-      shell.start()
-      return shell
-    }),
-    (shell) => Effect.sync(() => shell.close()),
-  ),
-  (shell) => ({
-    run: (argv) =>
-      argv.some((arg) => arg.includes("\n"))
-        ? Effect.fail(new CommandShellError({ reason: "an argument holds a newline" }))
-        : Effect.tryPromise({
-            try: () => shell.run(argv),
-            catch: (cause) =>
-              cause instanceof CommandShellError ? cause : new CommandShellError({ reason: String(cause) }),
+/**
+ * Starts the shell now, while the driver's heap is small, and ends it with the scope.
+ * A command not answered within `timeout` fails, and restarts the shell.
+ */
+export const makeCommandShell = (
+  timeout: Duration.Input = Duration.minutes(1),
+): Effect.Effect<CommandShell, never, Scope.Scope> =>
+  Effect.map(
+    Effect.acquireRelease(
+      Effect.sync(() => {
+        const shell = new ShellProcess()
+        shell.start()
+        return shell
+      }),
+      (shell) => Effect.sync(() => shell.close()),
+    ),
+    (shell) => ({
+      run: (argv) => {
+        if (argv.some((arg) => arg.includes("\n"))) {
+          return Effect.fail(new CommandShellError({ reason: "an argument holds a newline" }))
+        }
+        const timedOut = new CommandShellError({
+          reason: `${argv[0] ?? "the command"} did not finish within ${Duration.format(Duration.fromInputUnsafe(timeout))}`,
+        })
+        return Effect.tryPromise({
+          try: () => shell.run(argv),
+          catch: (cause) =>
+            cause instanceof CommandShellError ? cause : new CommandShellError({ reason: String(cause) }),
+        }).pipe(
+          Effect.timeoutOrElse({
+            duration: timeout,
+            orElse: () =>
+              Effect.andThen(
+                Effect.sync(() => shell.abort(timedOut.reason)),
+                Effect.fail(timedOut),
+              ),
           }),
-  }),
-)
+        )
+      },
+    }),
+  )

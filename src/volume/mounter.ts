@@ -28,7 +28,7 @@ export class Mounter extends Context.Service<
 >()("csi/Mounter") {
   static readonly layer = Layer.effect(
     Mounter,
-    Effect.map(makeCommandShell, (shell) => makeMounter(shell)),
+    Effect.map(makeCommandShell(), (shell) => makeMounter(shell)),
   )
 }
 

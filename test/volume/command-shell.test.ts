@@ -21,7 +21,7 @@ const shellChildren = (): Array<number> =>
 describe("command shell", () => {
   it.live("runs a command and answers its status and combined output", () =>
     Effect.gen(function* () {
-      const shell = yield* makeCommandShell
+      const shell = yield* makeCommandShell()
       expect(yield* shell.run(["echo", "hello"])).toEqual({ exitStatus: 0, output: "hello" })
       expect(yield* shell.run(["sh", "-c", "echo out; echo err >&2; exit 3"])).toEqual({
         exitStatus: 3,
@@ -33,7 +33,7 @@ describe("command shell", () => {
 
   it.live("hands arguments over verbatim: nothing is expanded, split or globbed", () =>
     Effect.gen(function* () {
-      const shell = yield* makeCommandShell
+      const shell = yield* makeCommandShell()
       const tricky = ["a b", "$(touch /tmp/never)", "*", "'\"", "\\n", " lead", "trail ", "", "-n"]
       const answer = yield* shell.run(["printf", "[%s]", ...tricky])
       expect(answer).toEqual({ exitStatus: 0, output: tricky.map((arg) => `[${arg}]`).join("") })
@@ -42,7 +42,7 @@ describe("command shell", () => {
 
   it.live("refuses an argument with a newline, which would break the protocol", () =>
     Effect.gen(function* () {
-      const shell = yield* makeCommandShell
+      const shell = yield* makeCommandShell()
       const exit = yield* Effect.exit(shell.run(["echo", "two\nlines"]))
       expect(Exit.isFailure(exit)).toBe(true)
       expect(yield* shell.run(["echo", "still fine"])).toEqual({ exitStatus: 0, output: "still fine" })
@@ -51,7 +51,7 @@ describe("command shell", () => {
 
   it.live("answers concurrent commands each with its own outcome", () =>
     Effect.gen(function* () {
-      const shell = yield* makeCommandShell
+      const shell = yield* makeCommandShell()
       const answers = yield* Effect.forEach(
         Array.from({ length: 40 }, (_, i) => i),
         (i) => shell.run(["sh", "-c", `echo ${i}; exit ${i % 5}`]),
@@ -64,7 +64,7 @@ describe("command shell", () => {
   it.live("fails the command in flight when the shell dies, and starts a new shell for the next", () =>
     Effect.gen(function* () {
       const others = new Set(shellChildren())
-      const shell = yield* makeCommandShell
+      const shell = yield* makeCommandShell()
       yield* shell.run(["true"])
       const ours = shellChildren().filter((pid) => !others.has(pid))
       expect(ours).toHaveLength(1)
@@ -78,10 +78,24 @@ describe("command shell", () => {
     }).pipe(Effect.scoped),
   )
 
+  it.live("a command past the timeout fails, and the next one runs in a new shell", () =>
+    Effect.gen(function* () {
+      const shell = yield* makeCommandShell("300 millis")
+      const [hung, queued] = yield* Effect.all(
+        [Effect.flip(shell.run(["sleep", "10"])), Effect.flip(shell.run(["echo", "behind it"]))],
+        { concurrency: "unbounded" },
+      )
+      expect(hung.reason).toBe("sleep did not finish within 300ms")
+      // queued behind the hung one in the same shell: failed with it rather than waiting on
+      expect(queued.reason).toMatch(/did not finish within 300ms/)
+      expect(yield* shell.run(["echo", "fresh"])).toEqual({ exitStatus: 0, output: "fresh" })
+    }).pipe(Effect.scoped),
+  )
+
   it.live("ends the shell with its scope", () =>
     Effect.gen(function* () {
       const before = new Set(shellChildren())
-      yield* Effect.scoped(Effect.flatMap(makeCommandShell, (shell) => shell.run(["true"])))
+      yield* Effect.scoped(Effect.flatMap(makeCommandShell(), (shell) => shell.run(["true"])))
       yield* Effect.sleep("200 millis")
       expect(shellChildren().filter((pid) => !before.has(pid))).toEqual([])
     }),
