@@ -136,9 +136,6 @@ export const makeCommandShell = (
         if (argv.some((arg) => arg.includes("\n"))) {
           return Effect.fail(new CommandShellError({ reason: "an argument holds a newline" }))
         }
-        const timedOut = new CommandShellError({
-          reason: `${argv[0] ?? "the command"} did not finish within ${Duration.format(Duration.fromInputUnsafe(timeout))}`,
-        })
         return Effect.tryPromise({
           try: () => shell.run(argv),
           catch: (cause) =>
@@ -146,11 +143,13 @@ export const makeCommandShell = (
         }).pipe(
           Effect.timeoutOrElse({
             duration: timeout,
-            orElse: () =>
-              Effect.andThen(
-                Effect.sync(() => shell.abort(timedOut.reason)),
-                Effect.fail(timedOut),
-              ),
+            orElse: () => {
+              const reason = `${argv[0] ?? "the command"} did not finish within ${Duration.format(Duration.fromInputUnsafe(timeout))}`
+              return Effect.andThen(
+                Effect.sync(() => shell.abort(reason)),
+                Effect.fail(new CommandShellError({ reason })),
+              )
+            },
           }),
         )
       },
