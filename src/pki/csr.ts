@@ -83,36 +83,22 @@ const subjectAltName = (spec: CertificateSpec): Result.Result<Uint8Array | undef
   return Result.succeed(names.length === 0 ? undefined : Der.sequence(...names))
 }
 
-/** KeyUsage BIT STRING, DER-minimal (trailing zero bits dropped). */
-const keyUsageValue = (bits: ReadonlyArray<number>): Uint8Array => {
-  const highest = Math.max(...bits)
-  const bytes = new Uint8Array(Math.floor(highest / 8) + 1)
-  for (const bit of bits) bytes[bit >> 3]! |= 0x80 >> (bit & 7)
-  return Der.bitString(bytes, 7 - (highest % 8))
-}
-
-/** Extension ::= SEQUENCE { extnID, critical BOOLEAN DEFAULT FALSE, extnValue OCTET STRING } */
-const extension = (oid: string, critical: boolean, value: Uint8Array): Uint8Array =>
-  critical
-    ? Der.sequence(Der.oid(oid), Der.boolean(true), Der.octetString(value))
-    : Der.sequence(Der.oid(oid), Der.octetString(value))
-
 /** The requested extensions in the order we have always sent them: SAN, KU, EKU, BasicConstraints. */
 const extensions = (spec: CertificateSpec): Result.Result<Array<Uint8Array>, CsrError> =>
   Result.map(subjectAltName(spec), (san) => {
     const out: Array<Uint8Array> = []
-    if (san !== undefined) out.push(extension(ExtensionOids.subjectAltName, false, san))
+    if (san !== undefined) out.push(Der.extension(ExtensionOids.subjectAltName, false, san))
     const usages = toX509Usages(spec.usages)
     if (usages.keyUsages.length > 0) {
-      const bits = usages.keyUsages.map((name) => KeyUsageBits[name])
-      out.push(extension(ExtensionOids.keyUsage, true, keyUsageValue(bits)))
+      const flags = usages.keyUsages.reduce((all, name) => all | (1 << KeyUsageBits[name]), 0)
+      out.push(Der.extension(ExtensionOids.keyUsage, true, Der.namedBits(flags)))
     }
     if (usages.extKeyUsages.length > 0) {
       const value = Der.sequence(...usages.extKeyUsages.map(Der.oid))
-      out.push(extension(ExtensionOids.extKeyUsage, false, value))
+      out.push(Der.extension(ExtensionOids.extKeyUsage, false, value))
     }
     if (spec.isCA) {
-      out.push(extension(ExtensionOids.basicConstraints, true, Der.sequence(Der.boolean(true))))
+      out.push(Der.extension(ExtensionOids.basicConstraints, true, Der.sequence(Der.boolean(true))))
     }
     return out
   })
@@ -179,14 +165,6 @@ const subjectPublicKeyInfo = (key: PrivateKey): Effect.Effect<Uint8Array, CsrErr
     catch: signingFailed,
   })
 
-const pem = (label: string, der: Uint8Array): string => {
-  const lines =
-    Buffer.from(der)
-      .toString("base64")
-      .match(/.{1,64}/g) ?? []
-  return [`-----BEGIN ${label}-----`, ...lines, `-----END ${label}-----`].join("\n")
-}
-
 /** Builds a PEM CSR for the spec, signed with the key. */
 export const buildCsr = Effect.fn("buildCsr")(function* (spec: CertificateSpec, key: PrivateKey) {
   const name = yield* Effect.fromResult(subjectName(spec))
@@ -195,5 +173,5 @@ export const buildCsr = Effect.fn("buildCsr")(function* (spec: CertificateSpec, 
   const info = Der.sequence(Der.integer(0), name, spki, attributes(exts))
   const { hash, id } = signatureAlgorithm(key)
   const signature = yield* sign(hash, info, key.keyObject)
-  return pem("CERTIFICATE REQUEST", Der.sequence(info, id, Der.bitString(signature, 0)))
+  return Der.pem("CERTIFICATE REQUEST", Der.sequence(info, id, Der.bitString(signature, 0)))
 })

@@ -1,6 +1,6 @@
 /**
- * A minimal DER (X.690) encoder: just the types a CSR's extensions, a subject name
- * and a PKCS#12 file need. Encoding is all we do, so a few pure functions over
+ * A minimal DER (X.690) encoder: just the types a CSR, a certificate's extensions, a
+ * subject name and a PKCS#12 file need, and PEM armour. Encoding is all we do, so a few pure functions over
  * byte arrays beat pulling in a schema-driven ASN.1 library.
  */
 
@@ -82,5 +82,35 @@ export const implicitPrimitive = (n: number, content: Uint8Array): Uint8Array =>
 /** AlgorithmIdentifier ::= SEQUENCE { algorithm OID, parameters ANY OPTIONAL } */
 export const algorithm = (dotted: string, parameters?: Uint8Array): Uint8Array =>
   parameters === undefined ? sequence(oid(dotted)) : sequence(oid(dotted), parameters)
+
+/**
+ * A BIT STRING of named bits (bit n of `flags` is the ASN.1 bit n): DER drops trailing
+ * zero bits (X.690 11.2.2).
+ */
+export const namedBits = (flags: number): Uint8Array => {
+  if (flags === 0) return tlv(0x03, Uint8Array.of(0))
+  const highest = 31 - Math.clz32(flags)
+  const octets = (highest >> 3) + 1
+  const out = new Uint8Array(octets + 1)
+  out[0] = octets * 8 - (highest + 1)
+  for (let bit = 0; bit <= highest; bit++) {
+    if ((flags & (1 << bit)) !== 0) out[1 + (bit >> 3)]! |= 0x80 >> (bit & 7)
+  }
+  return tlv(0x03, out)
+}
+
+/** Extension ::= SEQUENCE { extnID, critical BOOLEAN DEFAULT FALSE, extnValue OCTET STRING } */
+export const extension = (dotted: string, critical: boolean, value: Uint8Array): Uint8Array =>
+  critical
+    ? sequence(oid(dotted), boolean(true), octetString(value))
+    : sequence(oid(dotted), octetString(value))
+
+/** PEM armour with 64-character lines, without a final newline. */
+export const pem = (label: string, der: Uint8Array): string => {
+  const b64 = Buffer.from(der.buffer, der.byteOffset, der.byteLength).toString("base64")
+  const lines: Array<string> = []
+  for (let i = 0; i < b64.length; i += 64) lines.push(b64.slice(i, i + 64))
+  return [`-----BEGIN ${label}-----`, ...lines, `-----END ${label}-----`].join("\n")
+}
 
 export { concat }

@@ -10,6 +10,7 @@ import { createHash, createPublicKey } from "node:crypto"
 import * as x509 from "@peculiar/x509"
 import { Effect, Redacted } from "effect"
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
+import { extension, namedBits } from "../../src/pki/der.js"
 import type { KubeObject } from "../../src/testing/api-server/objects.js"
 import {
   type CertificateAuthority,
@@ -18,7 +19,7 @@ import {
   issueServingCertificate,
   loadCa,
 } from "../../src/testing/issuer/ca.js"
-import { extension, namedBits, time, unsignedInteger } from "../../src/testing/issuer/der-writer.js"
+import { time, unsignedInteger } from "../../src/testing/issuer/der-writer.js"
 import { type Issued, SignFailure, signCertificateRequest } from "../../src/testing/issuer/sign.js"
 import { openssl, opensslOk, tempDir } from "../support/openssl.js"
 

@@ -17,10 +17,9 @@ import {
 import { isIP } from "node:net"
 import * as x509 from "@peculiar/x509"
 import { Clock, Data, Effect, Redacted } from "effect"
-import { algorithm, nullValue, oid, printableString, sequence, setOf } from "../../pki/der.js"
+import { algorithm, nullValue, oid, pem, printableString, sequence, setOf } from "../../pki/der.js"
 import { KeyUsageBits } from "../../pki/usages.js"
 import { keyIdentifier, readCertificate } from "./certificate-reader.js"
-import { pem } from "./der-writer.js"
 import { type CaSigner, type LeafRequest, signLeafDer } from "./leaf-certificate.js"
 
 export type { CaSigner, LeafRequest } from "./leaf-certificate.js"
@@ -268,7 +267,7 @@ export const issueServingCertificate = (
       subjectAltName: new Uint8Array(san.value),
     })
     return {
-      certificatePem: pem("CERTIFICATE", der),
+      certificatePem: `${pem("CERTIFICATE", der)}\n`,
       privateKeyPem: Redacted.make(keys.privateKey.export({ type: "pkcs8", format: "pem" }).toString()),
     }
   })

@@ -6,9 +6,19 @@
  */
 import { type KeyObject, randomBytes, sign } from "node:crypto"
 import { Data, Effect } from "effect"
-import { bitString, explicit, implicitPrimitive, integer, octetString, oid, sequence } from "../../pki/der.js"
+import {
+  bitString,
+  explicit,
+  extension,
+  implicitPrimitive,
+  integer,
+  namedBits,
+  octetString,
+  oid,
+  sequence,
+} from "../../pki/der.js"
 import { keyIdentifier } from "./certificate-reader.js"
-import { extension, namedBits, time, unsignedInteger } from "./der-writer.js"
+import { time, unsignedInteger } from "./der-writer.js"
 
 export class LeafSigningError extends Data.TaggedError("LeafSigningError")<{
   readonly reason: string

@@ -8,12 +8,12 @@
 import { Clock, Data, Duration, Effect, Result } from "effect"
 import { parseGoDuration } from "../../attributes/duration.js"
 import type { KeyUsage } from "../../attributes/spec.js"
+import { pem } from "../../pki/der.js"
 import { KeyUsageBits, toX509Usages } from "../../pki/usages.js"
 import { getPath, type KubeObject } from "../api-server/objects.js"
 import { type CertificateAuthority, signLeaf } from "./ca.js"
 import { type CertificateSigningRequest, readCsr } from "./csr-reader.js"
 import { verifyCsrSignature } from "./csr-signature.js"
-import { pem } from "./der-writer.js"
 
 export type { CertificateSigningRequest, RequestedExtension } from "./csr-reader.js"
 
@@ -109,7 +109,7 @@ export const signCertificateRequest = (
       }),
       (e) => new SignFailure({ message: `Error signing certificate: ${e.reason}` }),
     )
-    const leafPem = pem("CERTIFICATE", leaf)
+    const leafPem = block(pem("CERTIFICATE", leaf))
     const caPem = block(ca.certificatePem)
     const chain = ca.selfSigned ? leafPem : `${leafPem}${caPem}`
     return { certificate: b64(chain), ca: b64(caPem), certificatePem: leafPem }
