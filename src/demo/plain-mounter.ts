@@ -23,22 +23,25 @@ const isLink = (target: string) =>
     ),
   )
 
+const bindReadOnly = (source: string, target: string) =>
+  Effect.gen(function* () {
+    if (yield* isLink(target)) return
+    yield* attempt("mkdir", target, () => fs.mkdir(path.dirname(target), { recursive: true }))
+    yield* attempt("rmdir", target, () =>
+      fs.rmdir(target).catch((error: NodeJS.ErrnoException) => {
+        if (error.code !== "ENOENT") throw error
+      }),
+    )
+    yield* attempt("symlink", target, () => fs.symlink(source, target))
+  })
+
 export const PlainDirectoryMounter = Layer.succeed(
   Mounter,
   Mounter.of({
     ensureTmpfs: (dir) =>
       attempt("mkdir", dir, () => fs.mkdir(dir, { recursive: true, mode: 0o700 })).pipe(Effect.asVoid),
-    bindReadOnly: (source, target) =>
-      Effect.gen(function* () {
-        if (yield* isLink(target)) return
-        yield* attempt("mkdir", target, () => fs.mkdir(path.dirname(target), { recursive: true }))
-        yield* attempt("rmdir", target, () =>
-          fs.rmdir(target).catch((error: NodeJS.ErrnoException) => {
-            if (error.code !== "ENOENT") throw error
-          }),
-        )
-        yield* attempt("symlink", target, () => fs.symlink(source, target))
-      }),
+    bindReadOnly,
+    prepareBind: (source, target) => Effect.succeed(bindReadOnly(source, target)),
     unmount: (target) => attempt("unlink", target, () => fs.rm(target, { force: true })),
     isMountPoint: isLink,
     // Symlinks cannot be listed by path; the demo starts on an empty data root anyway.

@@ -71,6 +71,11 @@ const makeRecordingMounter = (): readonly [Mounter["Service"], RecordingMounter[
     stacks.set(key, [...(stacks.get(key) ?? []), mount])
   }
 
+  const bindReadOnly = (source: string, target: string) =>
+    record({ operation: "bindReadOnly", source, target }, () => {
+      if (!isMounted(target)) push(target, { kind: "bind", source: path.resolve(source), readOnly: true })
+    })
+
   const mounter = Mounter.of({
     isMountPoint: (target) => record({ operation: "isMountPoint", path: target }, () => isMounted(target)),
     mountPoints: record({ operation: "mountPoints", path: "/" }, () => new Set(stacks.keys())),
@@ -78,10 +83,8 @@ const makeRecordingMounter = (): readonly [Mounter["Service"], RecordingMounter[
       record({ operation: "ensureTmpfs", path: target }, () => {
         if (stacks.get(path.resolve(target))?.at(-1)?.kind !== "tmpfs") push(target, { kind: "tmpfs" })
       }),
-    bindReadOnly: (source, target) =>
-      record({ operation: "bindReadOnly", source, target }, () => {
-        if (!isMounted(target)) push(target, { kind: "bind", source: path.resolve(source), readOnly: true })
-      }),
+    bindReadOnly,
+    prepareBind: (source, target) => Effect.succeed(bindReadOnly(source, target)),
     unmount: (target) =>
       record({ operation: "unmount", target }, () => {
         stacks.delete(path.resolve(target))

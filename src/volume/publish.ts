@@ -14,7 +14,7 @@ import type { PublishRequest } from "../csi/request.js"
 import { CertificateRequests } from "../kube/certificate-requests.js"
 import { IssuancePending } from "../kube/errors.js"
 import { issueAttempt } from "../observability/metrics.js"
-import { TokenMissing } from "./errors.js"
+import { type MountError, TokenMissing } from "./errors.js"
 import { Lifecycle } from "./lifecycle.js"
 import { VolumeLocks } from "./locks.js"
 import { Mounter } from "./mounter.js"
@@ -58,10 +58,13 @@ const publishLocked = Effect.fnUntraced(function* (request: PublishRequest, issu
     if (yield* mounter.isMountPoint(request.targetPath)) return
   }
 
-  if (!config.continueOnNotReady) yield* awaitFirstIssuance(request, issuer)
-  yield* mounter
-    .bindReadOnly(store.dataDir(request.volumeId), request.targetPath)
-    .pipe(Effect.tapError(() => removeVolume(request.volumeId, request.targetPath)))
+  const prepare = mounter.prepareBind(store.dataDir(request.volumeId), request.targetPath)
+  const prepared = config.continueOnNotReady
+    ? yield* Effect.exit(prepare)
+    : yield* prepareWhileIssuing(request, issuer, prepare)
+  yield* Effect.flatten(prepared).pipe(
+    Effect.tapError(() => removeVolume(request.volumeId, request.targetPath)),
+  )
   yield* Effect.logInfo("volume published")
 })
 
@@ -75,8 +78,39 @@ const register = Effect.fnUntraced(function* (request: PublishRequest) {
   }
 })
 
-/** Waits for the first issuance until just before the deadline; a failure removes the volume. */
-const awaitFirstIssuance = Effect.fnUntraced(function* (request: PublishRequest, issuer: string) {
+/**
+ * Waits for the first issuance while the mount is prepared (target made, paths checked),
+ * so only mount(8) itself follows the issuer's answer: nothing is mounted before the
+ * certificate is there. An issuance that failed removes the volume; one still pending
+ * at the deadline leaves it, and its request, for kubelet's retry.
+ */
+const prepareWhileIssuing = Effect.fnUntraced(function* (
+  request: PublishRequest,
+  issuer: string,
+  prepare: Effect.Effect<Effect.Effect<void, MountError>, MountError>,
+) {
+  const mounter = yield* Mounter
+  const [settled, prepared] = yield* Effect.all([awaitFirstIssuance(request), Effect.exit(prepare)], {
+    concurrency: 2,
+  })
+  if (Option.isNone(settled)) {
+    // The retry prepares again; until then the target is left as it was found.
+    yield* mounter
+      .unmount(request.targetPath)
+      .pipe(
+        Effect.catch((error) => Effect.logWarning("could not remove the target of a pending volume", error)),
+      )
+    return yield* pending(request.volumeId, issuer)
+  }
+  if (settled.value._tag === "Failed") {
+    yield* removeVolume(request.volumeId, request.targetPath)
+    return yield* Effect.fail(settled.value.error)
+  }
+  return prepared
+})
+
+/** The first issuance's outcome; none when it is still going just before the deadline. */
+const awaitFirstIssuance = Effect.fnUntraced(function* (request: PublishRequest) {
   const lifecycle = yield* Lifecycle
   const now = yield* Clock.currentTimeMillis
   const budget =
@@ -84,12 +118,7 @@ const awaitFirstIssuance = Effect.fnUntraced(function* (request: PublishRequest,
       ? defaultWait
       : Duration.millis(Math.max(0, request.deadline - now - Duration.toMillis(deadlineMargin)))
   const settled = yield* lifecycle.awaitSettled(request.volumeId).pipe(Effect.timeoutOption(budget))
-  const state = Option.flatten(settled)
-  if (Option.isNone(state)) return yield* pending(request.volumeId, issuer)
-  if (state.value._tag === "Failed") {
-    yield* removeVolume(request.volumeId, request.targetPath)
-    return yield* Effect.fail(state.value.error)
-  }
+  return Option.flatten(settled)
 })
 
 const pending = Effect.fnUntraced(function* (volumeId: string, issuer: string) {

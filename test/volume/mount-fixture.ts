@@ -61,6 +61,7 @@ const exists = (target: string) =>
 const root = path.join(base, "root")
 const source = path.join(root, "vol-1", "data")
 const target = path.join(base, "pods", "uid-1", "volumes", "mount")
+const badTarget = path.join(base, "pods", "uid-2", "mount")
 
 const scenarios = {
   tmpfs: Effect.gen(function* () {
@@ -96,7 +97,6 @@ const scenarios = {
     const second = yield* Effect.promise(() => mountsOn(target))
     const parentMode = (yield* Effect.promise(() => fs.stat(path.dirname(target)))).mode & 0o777
 
-    const badTarget = path.join(base, "pods", "uid-2", "mount")
     const failure = yield* Effect.flip(mounter.bindReadOnly(path.join(base, "no-such-source"), badTarget))
     const badTargetMounted = yield* mounter.isMountPoint(badTarget)
     return {
@@ -109,6 +109,30 @@ const scenarios = {
       parentMode,
       failure: { tag: failure._tag, message: failure.message },
       badTargetMounted,
+    }
+  }),
+
+  /** prepareBind makes and checks the target at once and mounts only when its result runs. */
+  prepare: Effect.gen(function* () {
+    const mounter = yield* Mounter
+    yield* mounter.ensureTmpfs(root)
+    yield* Effect.promise(() => fs.mkdir(source, { recursive: true }))
+    const bind = yield* mounter.prepareBind(source, target)
+    const prepared = {
+      targetExists: yield* Effect.promise(() => exists(target)),
+      mounted: yield* mounter.isMountPoint(target),
+    }
+    yield* bind
+    const mounts = (yield* Effect.promise(() => mountsOn(target))).length
+    // Prepared again once mounted, there is nothing left to do: running it stacks nothing.
+    yield* Effect.flatten(mounter.prepareBind(source, target))
+    const failure = yield* Effect.flip(mounter.prepareBind(path.join(base, "no-such-source"), badTarget))
+    return {
+      prepared,
+      mounts,
+      mountsAfterSecond: (yield* Effect.promise(() => mountsOn(target))).length,
+      failure: failure.message,
+      badTargetMounted: yield* mounter.isMountPoint(badTarget),
     }
   }),
 

@@ -128,6 +128,15 @@ describe.skipIf(!canUnshare)("Mounter (live, in a private mount namespace)", () 
     assert.strictEqual(result.badTargetMounted, false)
   })
 
+  it("prepareBind makes the target now and mounts only when its result runs, once", async () => {
+    const result = await runFixture("prepare")
+    assert.deepStrictEqual(result.prepared, { targetExists: true, mounted: false })
+    assert.strictEqual(result.mounts, 1)
+    assert.strictEqual(result.mountsAfterSecond, 1)
+    assert.match(String(result.failure), /^bindReadOnly \/.*\/pods\/uid-2\/mount: ENOENT: .*no-such-source'$/)
+    assert.strictEqual(result.badTargetMounted, false)
+  })
+
   it("unmount removes every stacked mount and the directory, is idempotent, and never deletes contents", async () => {
     const result = await runFixture("unmount")
     assert.deepStrictEqual(result.afterUnmount, { mounts: [], targetExists: false, sourceIntact: "cert-1" })
