@@ -12,14 +12,26 @@ RUN npm ci --no-audit --no-fund
 COPY tsconfig.json tsconfig.build.json rolldown.config.ts ./
 COPY proto ./proto
 COPY src ./src
-# `build` regenerates src/gen from proto/, compiles src/ to dist/ and bundles the binary, dist/main.js.
-RUN npm run build
+# `compile` regenerates src/gen from proto/, compiles src/ to dist/ and bundles the binary, dist/main.js
+# (`build` is that and the native helper, built in its own stage below).
+RUN npm run compile
+
+# The native mount helper is built for the target platform (not pinned like the stage above): N-API
+# needs only Node's headers, which the image has, and the compiler.
+FROM ${NODE_IMAGE} AS native
+RUN apt-get update \
+ && apt-get install -y --no-install-recommends python3 make g++ \
+ && rm -rf /var/lib/apt/lists/*
+WORKDIR /src
+COPY binding.gyp ./
+COPY native ./native
+RUN node /usr/local/lib/node_modules/npm/node_modules/node-gyp/bin/node-gyp.js rebuild --nodedir=/usr/local
 
 FROM ${NODE_IMAGE}
 LABEL org.opencontainers.image.title="cert-manager-csi-driver-ts" \
       org.opencontainers.image.description="cert-manager CSI driver node plugin (TypeScript)" \
       org.opencontainers.image.licenses="Apache-2.0"
-# The driver runs mount/umount for its tmpfs and the bind mounts into pods.
+# The driver mounts through its native helper; mount/umount are the fallback where it cannot load.
 RUN apt-get update \
  && apt-get install -y --no-install-recommends mount util-linux \
  && rm -rf /var/lib/apt/lists/*
@@ -29,6 +41,7 @@ ENV NODE_ENV=production
 COPY --from=build /src/dist/main.js ./dist/main.js
 COPY --from=build /src/dist/main ./dist/main
 COPY --from=build /src/proto ./proto
+COPY --from=native /src/build/Release/mount.node ./build/Release/mount.node
 COPY package.json ./
 # Root on purpose: mounting needs it (the DaemonSet also runs the container privileged).
 USER 0

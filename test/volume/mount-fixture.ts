@@ -1,6 +1,6 @@
 /**
  * Runs the live Mounter for mounter.test.ts inside a private mount namespace:
- *   unshare -m --propagation private node_modules/.bin/node test/volume/mount-fixture.ts <scenario> <base-dir>
+ *   unshare -m --propagation private node_modules/.bin/node test/volume/mount-fixture.ts <scenario> <base-dir> [auto|syscall|command]
  * and prints one JSON object: `{ "ok": facts }` or `{ "failure": message }`. Node runs
  * this file directly (type stripping), so a resolve hook maps our `.js` imports to `.ts`.
  */
@@ -12,7 +12,7 @@ import * as path from "node:path"
 import { fileURLToPath } from "node:url"
 import { promisify } from "node:util"
 import type * as EffectType from "effect/Effect"
-import type { Mounter as MounterService } from "../../src/volume/mounter.js"
+import type { Mounter as MounterService, MountVia } from "../../src/volume/mounter.js"
 
 registerHooks({
   resolve(specifier, context, nextResolve) {
@@ -35,7 +35,7 @@ const { mountsAt, parseMountInfo } = await import("../../src/volume/mountinfo.js
 const { probeDataRoot } = await import("../../src/volume/store.js")
 const { mountScenario } = await import("./mount-scenario.js")
 
-const [scenario = "", base = ""] = process.argv.slice(2)
+const [scenario = "", base = "", via = "auto"] = process.argv.slice(2)
 const sh = promisify(execFile)
 
 /** What the kernel has mounted at `target` right now (bottom first). */
@@ -208,10 +208,10 @@ const program: EffectType.Effect<unknown, unknown, MounterService> | undefined =
   scenarios[scenario as keyof typeof scenarios]
 if (program === undefined || base === "") {
   process.stdout.write(
-    `${JSON.stringify({ failure: `usage: mount-fixture.ts <${Object.keys(scenarios).join("|")}> <base-dir>` })}\n`,
+    `${JSON.stringify({ failure: `usage: mount-fixture.ts <${Object.keys(scenarios).join("|")}> <base-dir> [auto|syscall|command]` })}\n`,
   )
 } else {
-  const exit = await Effect.runPromiseExit(program.pipe(Effect.provide(Mounter.layer)))
+  const exit = await Effect.runPromiseExit(program.pipe(Effect.provide(Mounter.layerVia(via as MountVia))))
   const result = exit._tag === "Success" ? { ok: exit.value } : { failure: String(exit.cause) }
   process.stdout.write(`${JSON.stringify(result)}\n`)
 }

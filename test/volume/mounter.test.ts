@@ -4,10 +4,11 @@ import * as os from "node:os"
 import * as path from "node:path"
 import { promisify } from "node:util"
 import { assert, describe, it } from "@effect/vitest"
-import { Effect } from "effect"
+import { Effect, Result } from "effect"
 import { RecordingMounter } from "../../src/testing/recording-mounter.js"
 import { MountError } from "../../src/volume/errors.js"
-import { Mounter } from "../../src/volume/mounter.js"
+import { loadMountAddon, syscallMounts } from "../../src/volume/mount-syscalls.js"
+import { Mounter, type MountVia } from "../../src/volume/mounter.js"
 import { mountsAt, parseMountInfo, parseMountInfoLine, unescapeOctal } from "../../src/volume/mountinfo.js"
 import { mountScenario } from "./mount-scenario.js"
 
@@ -82,11 +83,11 @@ const node = path.resolve("node_modules/.bin/node")
 const fixture = path.resolve("test/volume/mount-fixture.ts")
 
 /** Runs one fixture scenario in a private mount namespace over a fresh base directory. */
-const runFixture = async (scenario: string): Promise<Record<string, unknown>> => {
+const runFixture = async (scenario: string, via: MountVia): Promise<Record<string, unknown>> => {
   const base = await fs.mkdtemp(path.join(os.tmpdir(), "csi-mount-"))
   const { stdout } = await promisify(execFile)(
     "unshare",
-    ["-m", "--propagation", "private", node, fixture, scenario, base],
+    ["-m", "--propagation", "private", node, fixture, scenario, base, via],
     { timeout: 30_000 },
   ).finally(() =>
     // the namespace died with the child, taking its mounts; only directories remain here
@@ -97,74 +98,80 @@ const runFixture = async (scenario: string): Promise<Record<string, unknown>> =>
   return result.ok
 }
 
-describe.skipIf(!canUnshare)("Mounter (live, in a private mount namespace)", () => {
-  it("ensureTmpfs mounts a 0700 tmpfs once, however often it is called", async () => {
-    const result = await runFixture("tmpfs")
-    assert.strictEqual(result.before, false)
-    assert.strictEqual(result.after, true)
-    const tmpfs = { fsType: "tmpfs", mountOptions: ["rw", "relatime"], superOptions: ["rw", "mode=700"] }
-    assert.deepStrictEqual(result.first, [tmpfs])
-    assert.deepStrictEqual(result.second, [tmpfs])
-    assert.strictEqual(result.rootMode, 0o700)
-  })
+describe.skipIf(!canUnshare).for(["syscall", "command"] as const)(
+  "Mounter (live via %s, in a private mount namespace)",
+  (via) => {
+    it("ensureTmpfs mounts a 0700 tmpfs once, however often it is called", async () => {
+      const result = await runFixture("tmpfs", via)
+      assert.strictEqual(result.before, false)
+      assert.strictEqual(result.after, true)
+      const tmpfs = { fsType: "tmpfs", mountOptions: ["rw", "relatime"], superOptions: ["rw", "mode=700"] }
+      assert.deepStrictEqual(result.first, [tmpfs])
+      assert.deepStrictEqual(result.second, [tmpfs])
+      assert.strictEqual(result.rootMode, 0o700)
+    })
 
-  it("bindReadOnly shows the source read-only at the target, once; a failed bind leaves nothing mounted", async () => {
-    const result = await runFixture("bind")
-    const first = result.first as Array<{ mountOptions: Array<string> }>
-    assert.strictEqual(first.length, 1)
-    assert.include(first[0]?.mountOptions, "ro")
-    assert.deepStrictEqual(result.second, result.first)
-    assert.strictEqual(result.readThrough, "cert-1")
-    assert.strictEqual(result.writeThrough, "EROFS")
-    assert.strictEqual(result.chmodThrough, "EROFS")
-    assert.strictEqual(result.laterThrough, "written after the bind")
-    assert.strictEqual(result.parentMode, 0o750)
-    const failure = result.failure as { tag: string; message: string }
-    assert.strictEqual(failure.tag, "MountError")
-    assert.match(
-      failure.message,
-      /^bindReadOnly \/.*\/pods\/uid-2\/mount: ENOENT: no such file or directory, realpath '\/.*no-such-source'$/,
-    )
-    assert.strictEqual(result.badTargetMounted, false)
-  })
+    it("bindReadOnly shows the source read-only at the target, once; a failed bind leaves nothing mounted", async () => {
+      const result = await runFixture("bind", via)
+      const first = result.first as Array<{ mountOptions: Array<string> }>
+      assert.strictEqual(first.length, 1)
+      assert.include(first[0]?.mountOptions, "ro")
+      assert.deepStrictEqual(result.second, result.first)
+      assert.strictEqual(result.readThrough, "cert-1")
+      assert.strictEqual(result.writeThrough, "EROFS")
+      assert.strictEqual(result.chmodThrough, "EROFS")
+      assert.strictEqual(result.laterThrough, "written after the bind")
+      assert.strictEqual(result.parentMode, 0o750)
+      const failure = result.failure as { tag: string; message: string }
+      assert.strictEqual(failure.tag, "MountError")
+      assert.match(
+        failure.message,
+        /^bindReadOnly \/.*\/pods\/uid-2\/mount: ENOENT: no such file or directory, realpath '\/.*no-such-source'$/,
+      )
+      assert.strictEqual(result.badTargetMounted, false)
+    })
 
-  it("prepareBind makes the target now and mounts only when its result runs, once", async () => {
-    const result = await runFixture("prepare")
-    assert.deepStrictEqual(result.prepared, { targetExists: true, mounted: false })
-    assert.strictEqual(result.mounts, 1)
-    assert.strictEqual(result.mountsAfterSecond, 1)
-    assert.match(String(result.failure), /^bindReadOnly \/.*\/pods\/uid-2\/mount: ENOENT: .*no-such-source'$/)
-    assert.strictEqual(result.badTargetMounted, false)
-  })
+    it("prepareBind makes the target now and mounts only when its result runs, once", async () => {
+      const result = await runFixture("prepare", via)
+      assert.deepStrictEqual(result.prepared, { targetExists: true, mounted: false })
+      assert.strictEqual(result.mounts, 1)
+      assert.strictEqual(result.mountsAfterSecond, 1)
+      assert.match(
+        String(result.failure),
+        /^bindReadOnly \/.*\/pods\/uid-2\/mount: ENOENT: .*no-such-source'$/,
+      )
+      assert.strictEqual(result.badTargetMounted, false)
+    })
 
-  it("unmount removes every stacked mount and the directory, is idempotent, and never deletes contents", async () => {
-    const result = await runFixture("unmount")
-    assert.deepStrictEqual(result.afterUnmount, { mounts: [], targetExists: false, sourceIntact: "cert-1" })
-    assert.strictEqual(result.stackedBefore, 2)
-    assert.deepStrictEqual(result.stackedAfter, { mounts: 0, exists: false })
-    const notEmpty = result.notEmpty as { tag: string; message: string }
-    assert.strictEqual(notEmpty.tag, "MountError")
-    assert.match(notEmpty.message, /^unmount \/.*\/full: ENOTEMPTY/)
-    assert.strictEqual(result.fullKept, true)
-    assert.strictEqual(result.rootMounted, false)
-  })
+    it("unmount removes every stacked mount and the directory, is idempotent, and never deletes contents", async () => {
+      const result = await runFixture("unmount", via)
+      assert.deepStrictEqual(result.afterUnmount, { mounts: [], targetExists: false, sourceIntact: "cert-1" })
+      assert.strictEqual(result.stackedBefore, 2)
+      assert.deepStrictEqual(result.stackedAfter, { mounts: 0, exists: false })
+      const notEmpty = result.notEmpty as { tag: string; message: string }
+      assert.strictEqual(notEmpty.tag, "MountError")
+      assert.match(notEmpty.message, /^unmount \/.*\/full: ENOTEMPTY/)
+      assert.strictEqual(result.fullKept, true)
+      assert.strictEqual(result.rootMounted, false)
+    })
 
-  it("the data-root liveness probe fails on a read-only mount and passes on the tmpfs", async () => {
-    const result = await runFixture("health-ro")
-    assert.match(String(result.readOnly), /EROFS/)
-    assert.strictEqual(result.root, "passed")
-  })
+    it("the data-root liveness probe fails on a read-only mount and passes on the tmpfs", async () => {
+      const result = await runFixture("health-ro", via)
+      assert.match(String(result.readOnly), /EROFS/)
+      assert.strictEqual(result.root, "passed")
+    })
 
-  it("RecordingMounter gives the same transcript as the live Mounter", async () => {
-    const live = await runFixture("parity")
-    const base = await fs.mkdtemp(path.join(os.tmpdir(), "csi-mount-fake-"))
-    const fake = await Effect.runPromise(
-      mountScenario(base).pipe(Effect.provide(RecordingMounter.layer)),
-    ).finally(() => fs.rm(base, { recursive: true, force: true }))
-    assert.deepStrictEqual(JSON.parse(JSON.stringify(fake)), live)
-    assert.deepStrictEqual(new Map(fake).get("target after bind"), true)
-  })
-})
+    it("RecordingMounter gives the same transcript as the live Mounter", async () => {
+      const live = await runFixture("parity", via)
+      const base = await fs.mkdtemp(path.join(os.tmpdir(), "csi-mount-fake-"))
+      const fake = await Effect.runPromise(
+        mountScenario(base).pipe(Effect.provide(RecordingMounter.layer)),
+      ).finally(() => fs.rm(base, { recursive: true, force: true }))
+      assert.deepStrictEqual(JSON.parse(JSON.stringify(fake)), live)
+      assert.deepStrictEqual(new Map(fake).get("target after bind"), true)
+    })
+  },
+)
 
 describe("RecordingMounter", () => {
   it.effect("records calls in order and answers isMountPoint from its mounts", () =>
@@ -215,5 +222,33 @@ describe("RecordingMounter", () => {
       assert.isTrue(yield* mounter.isMountPoint("/t"))
       assert.strictEqual((yield* recording.calls).length, 7)
     }).pipe(Effect.provide(RecordingMounter.layer)),
+  )
+})
+
+describe("native mount helper", () => {
+  it("is built and loads; a path that is not it is refused with the reason", () => {
+    assert.isTrue(Result.isSuccess(loadMountAddon()), "npm run native builds build/Release/mount.node")
+    const missing = loadMountAddon(path.join(os.tmpdir(), "no-such-helper.node"))
+    assert.isTrue(Result.isFailure(missing))
+    if (Result.isFailure(missing)) assert.match(missing.failure, /no-such-helper\.node/)
+  })
+
+  it.effect("reports the kernel's errno like Node does, naming the call and the target", () =>
+    Effect.gen(function* () {
+      const addon = loadMountAddon()
+      if (Result.isFailure(addon)) return assert.fail(addon.failure)
+      const calls = syscallMounts(addon.success)
+      // Unprivileged, mount(2) says EPERM first; as root the missing paths say ENOENT.
+      const bind = yield* Effect.flip(calls.bindReadOnly("/no-such-source", "/no-such-target"))
+      assert.match(
+        bind.message,
+        /^bindReadOnly \/no-such-target: (ENOENT: no such file or directory|EPERM: operation not permitted), mount '\/no-such-target'$/,
+      )
+      const unmount = yield* Effect.flip(calls.unmount("/no-such-target"))
+      assert.match(
+        unmount.message,
+        /^unmount \/no-such-target: (ENOENT|EPERM): .*, umount '\/no-such-target'$/,
+      )
+    }),
   )
 })

@@ -1,0 +1,73 @@
+/**
+ * The native mount helper, native/mount.c (built by `npm run native` into
+ * build/Release/mount.node): mount(2) and umount2(2) on libuv's threadpool. A bind
+ * through it costs two syscalls where mount(8) costs a process, ~2.5 ms on a small
+ * node, most of it exec. Where it cannot load (not built, another architecture) the
+ * Mounter falls back to mount(8).
+ */
+import * as os from "node:os"
+import { Effect, Result } from "effect"
+import { packageFile } from "../package-root.js"
+import { MountError } from "./errors.js"
+
+interface MountAddon {
+  /** Binds `source` onto `target` and remounts it read-only (unmounting again if that fails). */
+  readonly bindReadOnly: (source: string, target: string) => Promise<void>
+  readonly mountTmpfs: (target: string, options: string) => Promise<void>
+  readonly unmount: (target: string) => Promise<void>
+}
+
+/** The primitive mount operations the Mounter is built on; paths are canonical. */
+export interface MountCalls {
+  /** How mounts are made, for the log. */
+  readonly via: string
+  readonly bindReadOnly: (source: string, target: string) => Effect.Effect<void, MountError>
+  readonly mountTmpfs: (target: string) => Effect.Effect<void, MountError>
+  readonly unmount: (target: string) => Effect.Effect<void, MountError>
+}
+
+export const addonPath = packageFile("build/Release/mount.node")
+
+const isAddon = (value: unknown): value is MountAddon =>
+  typeof value === "object" &&
+  value !== null &&
+  ["bindReadOnly", "mountTmpfs", "unmount"].every(
+    (name) => typeof (value as Record<string, unknown>)[name] === "function",
+  )
+
+/** The addon, or why it did not load. */
+export const loadMountAddon = (path: string = addonPath): Result.Result<MountAddon, string> => {
+  const module = { exports: {} as unknown }
+  try {
+    process.dlopen(module, path)
+  } catch (cause) {
+    return Result.fail(cause instanceof Error ? cause.message : String(cause))
+  }
+  return isAddon(module.exports)
+    ? Result.succeed(module.exports)
+    : Result.fail(`${path} is not the mount helper`)
+}
+
+const errnoNames = new Map(Object.entries(os.constants.errno).map(([name, value]) => [value, name]))
+
+/** Like Node's own errors: `EPERM: operation not permitted, mount '/target'`. */
+const reasonOfSyscall = (cause: unknown, target: string): string => {
+  const error = cause as { errno?: number; syscall?: string; message?: string }
+  const code = error.errno === undefined ? undefined : errnoNames.get(error.errno)
+  const message = (error.message ?? String(cause)).toLowerCase()
+  return `${code ?? "error"}: ${message}, ${error.syscall ?? "mount"} '${target}'`
+}
+
+export const syscallMounts = (addon: MountAddon): MountCalls => {
+  const call = (operation: string, target: string, run: () => Promise<void>) =>
+    Effect.tryPromise({
+      try: run,
+      catch: (cause) => new MountError({ operation, target, reason: reasonOfSyscall(cause, target) }),
+    })
+  return {
+    via: "mount(2)",
+    bindReadOnly: (source, target) => call("bindReadOnly", target, () => addon.bindReadOnly(source, target)),
+    mountTmpfs: (target) => call("ensureTmpfs", target, () => addon.mountTmpfs(target, "mode=0700")),
+    unmount: (target) => call("unmount", target, () => addon.unmount(target)),
+  }
+}
