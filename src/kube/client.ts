@@ -61,17 +61,32 @@ const causeCode = (error: Error): string => {
   return inner instanceof Error ? ` (${(inner as NodeJS.ErrnoException).code ?? inner.message})` : ""
 }
 
+type Dispatcher = NonNullable<ReturnType<RequestContext["getDispatcher"]>>
+
+/**
+ * A watch's stream goes silent for minutes on a quiet node. client-node's Watch aborts
+ * one that stays silent for 30 s itself; undici's own body timeout on top of that keeps
+ * its timer wheel ticking every 0.5 s for as long as the stream is open, the driver's
+ * only wake-ups when idle. Watches go without it.
+ */
+const withoutBodyTimeout = (dispatcher: Dispatcher): Dispatcher =>
+  dispatcher.compose((dispatch) => (options, handler) => dispatch({ ...options, bodyTimeout: 0 }, handler))
+
+const isWatch = (url: string): boolean => new URL(url).searchParams.get("watch") === "true"
+
 /**
  * client-node 2.0 builds a new connection pool for every request (a TLS handshake
  * each, and sockets left open); this config builds it once and reuses it.
  */
 class PooledKubeConfig extends KubeConfig {
-  private dispatcher: ReturnType<RequestContext["getDispatcher"]>
+  private pooled: { readonly requests: Dispatcher; readonly watches: Dispatcher } | undefined
 
   override async applySecurityAuthentication(context: RequestContext): Promise<void> {
     await super.applySecurityAuthentication(context)
-    this.dispatcher ??= context.getDispatcher()
-    if (this.dispatcher !== undefined) context.setDispatcher(this.dispatcher)
+    const created = context.getDispatcher()
+    if (created === undefined) return
+    this.pooled ??= { requests: created, watches: withoutBodyTimeout(created) }
+    context.setDispatcher(isWatch(context.getUrl()) ? this.pooled.watches : this.pooled.requests)
   }
 }
 
