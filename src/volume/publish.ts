@@ -80,7 +80,7 @@ const register = Effect.fnUntraced(function* (request: PublishRequest) {
 
 /**
  * Waits for the first issuance while the mount is prepared (target made, paths checked),
- * so only mount(8) itself follows the issuer's answer: nothing is mounted before the
+ * so only the mount itself follows the issuer's answer: nothing is mounted before the
  * certificate is there. An issuance that failed removes the volume; one still pending
  * at the deadline leaves it, and its request, for kubelet's retry.
  */
@@ -94,7 +94,7 @@ const prepareWhileIssuing = Effect.fnUntraced(function* (
     concurrency: 2,
   })
   if (Option.isNone(settled)) {
-    // The retry prepares again; until then the target is left as it was found.
+    // Nothing is mounted yet: the target directory goes too, and the retry prepares again.
     yield* mounter
       .unmount(request.targetPath)
       .pipe(
