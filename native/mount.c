@@ -8,6 +8,7 @@
 #define _GNU_SOURCE
 #include <errno.h>
 #include <node_api.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mount.h>
@@ -28,7 +29,11 @@ typedef struct {
   napi_async_work work;
 } Call;
 
-/* Per-mount flags a read-only remount must keep: leaving one out would clear it. */
+/*
+ * Per-mount flags a read-only remount must keep: leaving one out would clear it. Should
+ * statvfs fail, none are kept; where a flag is locked (a user namespace) the remount then
+ * fails with EPERM and the bind is undone, so nothing writable is left either way.
+ */
 static unsigned long kept_flags(const char *target) {
   struct statvfs fs;
   unsigned long flags = 0;
@@ -39,6 +44,9 @@ static unsigned long kept_flags(const char *target) {
   if (fs.f_flag & ST_NOATIME) flags |= MS_NOATIME;
   if (fs.f_flag & ST_NODIRATIME) flags |= MS_NODIRATIME;
   if (fs.f_flag & ST_RELATIME) flags |= MS_RELATIME;
+#if defined(ST_NOSYMFOLLOW) && defined(MS_NOSYMFOLLOW)
+  if (fs.f_flag & ST_NOSYMFOLLOW) flags |= MS_NOSYMFOLLOW;
+#endif
   return flags;
 }
 
@@ -94,7 +102,7 @@ static void complete(napi_env env, napi_status status, void *data) {
     napi_set_named_property(env, error, "syscall", syscall);
     napi_reject_deferred(env, call->deferred, error);
   }
-  napi_delete_async_work(env, call->work);
+  if (call->work != NULL) napi_delete_async_work(env, call->work);
   free(call);
 }
 
@@ -103,7 +111,9 @@ static int string_argument(napi_env env, napi_value *argv, size_t argc, size_t i
   size_t length = 0;
   if (index >= argc || napi_get_value_string_utf8(env, argv[index], NULL, 0, &length) != napi_ok ||
       length >= size) {
-    napi_throw_type_error(env, NULL, "expected a path string shorter than 4096 bytes");
+    char message[64];
+    snprintf(message, sizeof message, "argument %zu: expected a string shorter than %zu bytes", index + 1, size);
+    napi_throw_type_error(env, NULL, message);
     return 0;
   }
   napi_get_value_string_utf8(env, argv[index], into, size, &length);
@@ -139,10 +149,23 @@ static napi_value start(napi_env env, napi_callback_info info, Operation operati
     return NULL;
   }
   napi_value promise, name;
-  napi_create_promise(env, &call->deferred, &promise);
-  napi_create_string_utf8(env, "mount", NAPI_AUTO_LENGTH, &name);
-  napi_create_async_work(env, NULL, name, execute, complete, call, &call->work);
-  napi_queue_async_work(env, call->work);
+  if (napi_create_promise(env, &call->deferred, &promise) != napi_ok) {
+    free(call);
+    napi_throw_error(env, NULL, "could not create a promise");
+    return NULL;
+  }
+  if (napi_create_string_utf8(env, "mount", NAPI_AUTO_LENGTH, &name) != napi_ok ||
+      napi_create_async_work(env, NULL, name, execute, complete, call, &call->work) != napi_ok) {
+    call->error = ENOMEM;
+    call->syscall = "queue";
+    complete(env, napi_ok, call); /* rejects the promise and frees the call */
+    return promise;
+  }
+  if (napi_queue_async_work(env, call->work) != napi_ok) {
+    call->error = EAGAIN;
+    call->syscall = "queue";
+    complete(env, napi_ok, call);
+  }
   return promise;
 }
 

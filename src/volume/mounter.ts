@@ -148,7 +148,13 @@ export class Mounter extends Context.Service<
   }
 >()("csi/Mounter") {
   static readonly layerVia = (via: MountVia) =>
-    Layer.effect(Mounter, Effect.map(mountCalls(via), makeMounter))
+    Layer.effect(
+      Mounter,
+      mountCalls(via).pipe(
+        Effect.tap((calls) => Effect.logInfo(`mounting with ${calls.via}`)),
+        Effect.map(makeMounter),
+      ),
+    )
 
   static readonly layer = Mounter.layerVia("auto")
 }

@@ -62,8 +62,9 @@ const publishLocked = Effect.fnUntraced(function* (request: PublishRequest, issu
   const prepared = config.continueOnNotReady
     ? yield* Effect.exit(prepare)
     : yield* prepareWhileIssuing(request, issuer, prepare)
-  yield* Effect.flatten(prepared).pipe(
-    Effect.tapError(() => removeVolume(request.volumeId, request.targetPath)),
+  // A mount once started runs to its end: a cancelled call must not leave one behind unseen.
+  yield* Effect.uninterruptible(
+    Effect.flatten(prepared).pipe(Effect.tapError(() => removeVolume(request.volumeId, request.targetPath))),
   )
   yield* Effect.logInfo("volume published")
 })
@@ -82,26 +83,19 @@ const register = Effect.fnUntraced(function* (request: PublishRequest) {
  * Waits for the first issuance while the mount is prepared (target made, paths checked),
  * so only the mount itself follows the issuer's answer: nothing is mounted before the
  * certificate is there. An issuance that failed removes the volume; one still pending
- * at the deadline leaves it, and its request, for kubelet's retry.
+ * at the deadline leaves it, its request and the target, for kubelet's retry.
  */
 const prepareWhileIssuing = Effect.fnUntraced(function* (
   request: PublishRequest,
   issuer: string,
   prepare: Effect.Effect<Effect.Effect<void, MountError>, MountError>,
 ) {
-  const mounter = yield* Mounter
   const [settled, prepared] = yield* Effect.all([awaitFirstIssuance(request), Effect.exit(prepare)], {
     concurrency: 2,
   })
-  if (Option.isNone(settled)) {
-    // Nothing is mounted yet: the target directory goes too, and the retry prepares again.
-    yield* mounter
-      .unmount(request.targetPath)
-      .pipe(
-        Effect.catch((error) => Effect.logWarning("could not remove the target of a pending volume", error)),
-      )
-    return yield* pending(request.volumeId, issuer)
-  }
+  // Nothing was mounted. The target stays as prepared: kubelet holds the volume as uncertain
+  // and either retries, which finds it ready, or unpublishes, which removes it.
+  if (Option.isNone(settled)) return yield* pending(request.volumeId, issuer)
   if (settled.value._tag === "Failed") {
     yield* removeVolume(request.volumeId, request.targetPath)
     return yield* Effect.fail(settled.value.error)

@@ -93,7 +93,11 @@ const runFixture = async (scenario: string, via: MountVia): Promise<Record<strin
     // the namespace died with the child, taking its mounts; only directories remain here
     fs.rm(base, { recursive: true, force: true }),
   )
-  const result = JSON.parse(stdout) as { ok?: Record<string, unknown>; failure?: string }
+  // The result is the last line; the Mounter's own log lines come before it.
+  const result = JSON.parse(stdout.trim().split("\n").at(-1) ?? "") as {
+    ok?: Record<string, unknown>
+    failure?: string
+  }
   if (result.ok === undefined) assert.fail(`fixture ${scenario} failed: ${result.failure}`)
   return result.ok
 }
