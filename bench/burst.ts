@@ -59,6 +59,8 @@ export const burst = (): Promise<Table> =>
           value: stats.watchesOpened,
           budget: exactly(1),
         },
+        { name: "API connections, max open at once (watch included)", value: stats.maxOpenConnections },
+        { name: "API connections opened during the burst", value: stats.connectionsOpened },
       ],
       notes: [`requests by resource and verb: ${JSON.stringify(stats.requests)}`],
     }

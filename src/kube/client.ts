@@ -5,6 +5,7 @@
  * keeps one client per pod service-account token for `--use-token-request`.
  */
 import { createHash } from "node:crypto"
+import type * as https from "node:https"
 import {
   ApiException,
   CoreV1Api,
@@ -13,6 +14,7 @@ import {
   type RequestContext,
 } from "@kubernetes/client-node"
 import { Context, Effect, Layer, Predicate, Redacted, Schema } from "effect"
+import { Agent } from "undici"
 import { Config } from "../config.js"
 import { apiRequest } from "../observability/metrics.js"
 import { KubeApiError } from "./errors.js"
@@ -75,18 +77,48 @@ const withoutBodyTimeout = (dispatcher: Dispatcher): Dispatcher =>
 const isWatch = (url: string): boolean => new URL(url).searchParams.get("watch") === "true"
 
 /**
+ * Connections to the API server, per identity. HTTP/1.1 carries one request at a time
+ * on a connection, and past a few, more only add TLS handshakes on both ends: a 110-pod
+ * burst opened ~100. Requests beyond these wait their turn in the pool; the watch holds one.
+ */
+export const maxConnections = 8
+
+interface Pool {
+  readonly requests: Dispatcher
+  readonly watches: Dispatcher
+}
+
+/**
  * client-node 2.0 builds a new connection pool for every request (a TLS handshake
- * each, and sockets left open); this config builds it once and reuses it.
+ * each, and sockets left open); this config builds one, of at most `maxConnections`,
+ * and reuses it.
  */
 class PooledKubeConfig extends KubeConfig {
-  private pooled: { readonly requests: Dispatcher; readonly watches: Dispatcher } | undefined
+  private pool: Promise<Pool> | undefined
 
   override async applySecurityAuthentication(context: RequestContext): Promise<void> {
     await super.applySecurityAuthentication(context)
     const created = context.getDispatcher()
     if (created === undefined) return
-    this.pooled ??= { requests: created, watches: withoutBodyTimeout(created) }
-    context.setDispatcher(isWatch(context.getUrl()) ? this.pooled.watches : this.pooled.requests)
+    this.pool ??= this.makePool(created)
+    const pool = await this.pool
+    context.setDispatcher(isWatch(context.getUrl()) ? pool.watches : pool.requests)
+  }
+
+  /** Our own Agent with client-node's TLS settings; through a proxy, client-node's dispatcher as it is. */
+  private async makePool(created: Dispatcher): Promise<Pool> {
+    const options: https.AgentOptions = {}
+    await this.applyToHTTPSOptions(options)
+    const planned = this.createDispatcherOptions(this.getCurrentCluster(), options)
+    const requests =
+      planned.type === "agent"
+        ? new Agent({
+            // client-node's connect options are undici's, typed without exactOptionalPropertyTypes.
+            connect: planned.connect as NonNullable<Agent.Options["connect"]>,
+            connections: maxConnections,
+          })
+        : created
+    return { requests, watches: withoutBodyTimeout(requests) }
   }
 }
 

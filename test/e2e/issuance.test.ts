@@ -8,6 +8,7 @@ import * as fs from "node:fs/promises"
 import * as path from "node:path"
 import * as grpc from "@grpc/grpc-js"
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
+import { maxConnections } from "../../src/kube/client.js"
 import { canMount, whyNoMounts } from "../support/driver-process.js"
 import type { Pod } from "../support/kubelet.js"
 import { opensslOk, tempDir } from "../support/openssl.js"
@@ -266,14 +267,17 @@ describe.skipIf(!canMount)("issuance", () => {
     expect((await h.kubelet.readFile(a.targetPath, "tls.crt")).toString()).toContain("BEGIN CERTIFICATE")
   })
 
-  it("50 concurrent publishes of distinct volumes all succeed", async () => {
+  it("50 concurrent publishes of distinct volumes all succeed, over a bounded number of API connections", async () => {
     const pods = await Promise.all(Array.from({ length: 50 }, () => newPod()))
+    await h.sandbox.resetStats()
     const results = await Promise.all(
       pods.map((pod) =>
         h.kubelet.publish(pod, { ...seedAttributes, "csi.cert-manager.io/key-algorithm": "ECDSA" }),
       ),
     )
     expect(results.map((r) => r.result.details)).toEqual(results.map(() => ""))
+    // One per request would be 50 TLS handshakes; the watch's connection is among these.
+    expect((await h.sandbox.stats()).maxOpenConnections).toBeLessThanOrEqual(maxConnections)
     for (const r of results.slice(0, 5)) {
       expect((await h.kubelet.readFile(r.targetPath, "tls.crt")).toString()).toContain("BEGIN CERTIFICATE")
     }

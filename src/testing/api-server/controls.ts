@@ -1,7 +1,7 @@
 /**
  * What tests turn and read on the API server: injected faults (a share of requests
  * failing with 503, added latency, watch streams cut after a while) and counters
- * (requests by resource and verb, writes, open and total watches).
+ * (requests by resource and verb, writes, open and total watches, client connections).
  */
 import { Context, Effect, Layer } from "effect"
 
@@ -22,6 +22,10 @@ export interface Stats {
   readonly writes: number
   readonly openWatches: number
   readonly watchesOpened: number
+  /** Client connections (TCP, TLS included) open now, at most at once since the reset, and opened since. */
+  readonly openConnections: number
+  readonly maxOpenConnections: number
+  readonly connectionsOpened: number
   /** Requests answered 503 by the failure rate. */
   readonly failuresInjected: number
 }
@@ -39,6 +43,8 @@ export class ServerControls extends Context.Service<
     readonly countInjectedFailure: Effect.Effect<void>
     readonly watchOpened: Effect.Effect<void>
     readonly watchClosed: Effect.Effect<void>
+    readonly connectionOpened: Effect.Effect<void>
+    readonly connectionClosed: Effect.Effect<void>
     readonly stats: Effect.Effect<Stats>
     readonly resetStats: Effect.Effect<void>
   }
@@ -51,6 +57,9 @@ export class ServerControls extends Context.Service<
       let writes = 0
       let openWatches = 0
       let watchesOpened = 0
+      let openConnections = 0
+      let maxOpenConnections = 0
+      let connectionsOpened = 0
       let failuresInjected = 0
       return ServerControls.of({
         faults: Effect.sync(() => faults),
@@ -72,12 +81,21 @@ export class ServerControls extends Context.Service<
           watchesOpened++
         }),
         watchClosed: Effect.sync(() => void openWatches--),
+        connectionOpened: Effect.sync(() => {
+          openConnections++
+          connectionsOpened++
+          maxOpenConnections = Math.max(maxOpenConnections, openConnections)
+        }),
+        connectionClosed: Effect.sync(() => void openConnections--),
         stats: Effect.sync(() => ({
           requests: Object.fromEntries([...requests].map(([r, verbs]) => [r, Object.fromEntries(verbs)])),
           requestsTotal,
           writes,
           openWatches,
           watchesOpened,
+          openConnections,
+          maxOpenConnections,
+          connectionsOpened,
           failuresInjected,
         })),
         resetStats: Effect.sync(() => {
@@ -85,6 +103,8 @@ export class ServerControls extends Context.Service<
           requestsTotal = 0
           writes = 0
           watchesOpened = openWatches
+          maxOpenConnections = openConnections
+          connectionsOpened = 0
           failuresInjected = 0
         }),
       })

@@ -29,6 +29,9 @@ export interface ListenerOptions {
   readonly port: number
   readonly tls: TlsMaterial | undefined
   readonly handle: (req: ApiRequest) => Effect.Effect<ApiResponse>
+  /** Told of every client connection as it opens and closes. */
+  readonly connectionOpened: Effect.Effect<void>
+  readonly connectionClosed: Effect.Effect<void>
 }
 
 export interface Listener {
@@ -146,9 +149,11 @@ export const makeListener = (options: ListenerOptions): Effect.Effect<Listener, 
 
     const onConnection = (socket: Socket): void => {
       sockets.add(socket)
+      runFork(options.connectionOpened)
       socket.on("close", () => {
         sockets.delete(socket)
         watchSockets.delete(socket)
+        runFork(options.connectionClosed)
       })
     }
 

@@ -58,6 +58,8 @@ export class ApiServer extends Context.Service<
         port: options?.port ?? 0,
         tls: options?.tls,
         handle: router.handle,
+        connectionOpened: controls.connectionOpened,
+        connectionClosed: controls.connectionClosed,
       })
       listenerPort = listener.port
       yield* listener.start
