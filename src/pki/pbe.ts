@@ -7,6 +7,7 @@
  */
 import * as crypto from "node:crypto"
 import * as Der from "./der.js"
+import { rehash } from "./iterated-hash.js"
 import * as Rc2 from "./rc2.js"
 
 export type MacHash = "sha1" | "sha256"
@@ -52,8 +53,7 @@ export const pkcs12Kdf = (
   const I = Der.concat([stretch(salt, v), stretch(password, v)])
   const out = new Uint8Array(length)
   for (let produced = 0; produced < length; produced += u) {
-    let A: Uint8Array = crypto.hash(hash, Der.concat([D, I]), "buffer")
-    for (let r = 1; r < iterations; r++) A = crypto.hash(hash, A, "buffer")
+    const A = rehash(hash, crypto.hash(hash, Der.concat([D, I]), "buffer"), iterations - 1)
     out.set(A.subarray(0, Math.min(u, length - produced)), produced)
     if (produced + u >= length) break
     const B = stretch(A, v)
