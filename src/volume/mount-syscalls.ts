@@ -26,7 +26,7 @@ export interface MountCalls {
   readonly unmount: (target: string) => Effect.Effect<void, MountError>
 }
 
-export const addonPath = packageFile("build/Release/mount.node")
+const addonPath = packageFile("build/Release/mount.node")
 
 const isAddon = (value: unknown): value is MountAddon =>
   typeof value === "object" &&
