@@ -1,7 +1,8 @@
 /**
  * Measuring helpers: percentiles of a sample, and a process's memory and CPU time
- * read from /proc/<pid>/status and /proc/<pid>/stat.
+ * read from /proc/<pid>/status and each thread's schedstat.
  */
+
 import { readdirSync, readFileSync } from "node:fs"
 
 export interface Summary {

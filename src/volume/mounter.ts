@@ -17,6 +17,9 @@ import { type MountInfoEntry, mountsAtIn, parseMountInfo } from "./mountinfo.js"
 
 const mountInfoPath = "/proc/self/mountinfo"
 
+/** A bind's preparation (make the target, check the paths) giving the bind itself. */
+export type PreparedBind = Effect.Effect<Effect.Effect<void, MountError>, MountError>
+
 /** How mounts are made: "syscall" needs the native helper; "auto" falls back to "command" without it. */
 export type MountVia = "auto" | "syscall" | "command"
 
@@ -136,10 +139,7 @@ export class Mounter extends Context.Service<
      * resolve and check both paths now; the effect returned mounts (nothing, when the
      * target was a mount point already).
      */
-    readonly prepareBind: (
-      source: string,
-      target: string,
-    ) => Effect.Effect<Effect.Effect<void, MountError>, MountError>
+    readonly prepareBind: (source: string, target: string) => PreparedBind
     /** Unmounts every mount stacked on `target`, then removes the (empty) directory; idempotent. */
     readonly unmount: (target: string) => Effect.Effect<void, MountError>
     readonly isMountPoint: (path: string) => Effect.Effect<boolean, MountError>

@@ -14,10 +14,10 @@ import type { PublishRequest } from "../csi/request.js"
 import { CertificateRequests } from "../kube/certificate-requests.js"
 import { IssuancePending } from "../kube/errors.js"
 import { issueAttempt } from "../observability/metrics.js"
-import { type MountError, TokenMissing } from "./errors.js"
+import { TokenMissing } from "./errors.js"
 import { Lifecycle } from "./lifecycle.js"
 import { VolumeLocks } from "./locks.js"
-import { Mounter } from "./mounter.js"
+import { Mounter, type PreparedBind } from "./mounter.js"
 import { recordOf, secretFiles } from "./record.js"
 import { removeVolume } from "./remove.js"
 import { VolumeStore } from "./store.js"
@@ -88,7 +88,7 @@ const register = Effect.fnUntraced(function* (request: PublishRequest) {
 const prepareWhileIssuing = Effect.fnUntraced(function* (
   request: PublishRequest,
   issuer: string,
-  prepare: Effect.Effect<Effect.Effect<void, MountError>, MountError>,
+  prepare: PreparedBind,
 ) {
   const [settled, prepared] = yield* Effect.all([awaitFirstIssuance(request), Effect.exit(prepare)], {
     concurrency: 2,
