@@ -67,13 +67,14 @@ export const expand = (
   s: string,
   variables: Readonly<Record<string, string>>,
 ): Result.Result<string, ReadonlyArray<string>> => {
-  const unknown: Array<string> = []
+  // A Set keeps the order of appearance and finds repeats in constant time.
+  const unknown = new Set<string>()
   const expanded = goExpand(s, (name) => {
     if (Object.hasOwn(variables, name)) return variables[name]!
-    if (!unknown.includes(name)) unknown.push(name)
+    unknown.add(name)
     return ""
   })
-  return unknown.length === 0 ? Result.succeed(expanded) : Result.fail(unknown)
+  return unknown.size === 0 ? Result.succeed(expanded) : Result.fail([...unknown])
 }
 
 /** Names the known variables for a message: `${POD_NAME}, ${POD_NAMESPACE}, ...`. */

@@ -14,16 +14,17 @@ import {
   ServiceAccountTokensKey,
 } from "../attributes/keys.js"
 import type { PodInfo } from "../attributes/spec.js"
+import { joinWithin } from "../bounded.js"
 import type { NodePublishVolumeRequest__Output } from "../gen/csi/v1/NodePublishVolumeRequest.js"
 import type { NodeUnpublishVolumeRequest__Output } from "../gen/csi/v1/NodeUnpublishVolumeRequest.js"
 import type { CallContext } from "./bridge.js"
-import { type ServiceAccountToken, tokenOf } from "./token.js"
+import { type ServiceAccountToken, tokenFor } from "./token.js"
 
 export class InvalidRequest extends Schema.TaggedError<InvalidRequest>()("InvalidRequest", {
   problems: Schema.Array(Schema.String),
 }) {
   override get message(): string {
-    return this.problems.join("; ")
+    return joinWithin(this.problems, { separator: "; ", noun: "problems" })
   }
 }
 
@@ -69,6 +70,7 @@ const volumeIdProblems = (volumeId: string, problems: Array<string>) => {
 export const decodePublish = (
   request: NodePublishVolumeRequest__Output,
   call: CallContext,
+  options: { readonly useTokenRequest: boolean } = { useTokenRequest: true },
 ): Effect.Effect<PublishRequest, InvalidRequest> => {
   const problems: Array<string> = []
   volumeIdProblems(request.volume_id, problems)
@@ -108,7 +110,7 @@ export const decodePublish = (
       `kubelet sent no ${missing.map(([, key]) => key).join(", ")}: set podInfoOnMount: true on the CSIDriver object`,
     )
   }
-  const token = tokenOf(context, request.secrets)
+  const token = tokenFor(context, request.secrets, options.useTokenRequest)
   if (token._tag === "Invalid") problems.push(token.problem)
   if (problems.length > 0) return Effect.fail(new InvalidRequest({ problems }))
   const mountGroup = capability?.mount?.volume_mount_group ?? ""
