@@ -131,7 +131,10 @@ describe("decodePublish", () => {
   it("names the missing audience instead of echoing a malformed token", () => {
     const bad = {
       ...valid(),
-      secrets: { "csi.storage.k8s.io/serviceAccount.tokens": '{"vault":{"token":"abc"}}' },
+      secrets: {
+        "csi.storage.k8s.io/serviceAccount.tokens":
+          '{"vault":{"token":"abc","expirationTimestamp":"2030-01-01T00:00:00Z"}}',
+      },
     }
     expect(problemsOf(bad).join()).toContain('{audience: ""}')
     const garbage = { ...valid(), secrets: { "csi.storage.k8s.io/serviceAccount.tokens": "not-json-s3cret" } }
