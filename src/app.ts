@@ -12,6 +12,7 @@ import { PodEvents } from "./kube/events.js"
 import { Health } from "./observability/health.js"
 import { MetricsServer } from "./observability/http.js"
 import { loggingLayer } from "./observability/logging.js"
+import { MemoryTrim } from "./observability/memory.js"
 import { KeyGenerator } from "./pki/keys.js"
 import { DataRoot } from "./volume/data-root.js"
 import { Lifecycle } from "./volume/lifecycle.js"
@@ -37,7 +38,7 @@ export const driverLayer = (config: DriverConfig, overrides: Overrides = {}) => 
   )
   const services = Layer.mergeAll(storage, kube, KeyGenerator.layer, Tokens.layer, VolumeLocks.layer)
   const volumes = Volumes.layer.pipe(Layer.provideMerge(Lifecycle.layer))
-  return Layer.mergeAll(CsiServer, Recovery, MetricsServer).pipe(
+  return Layer.mergeAll(CsiServer, Recovery, MetricsServer, MemoryTrim).pipe(
     Layer.provide(volumes),
     Layer.provide(services),
     Layer.provide(base),
