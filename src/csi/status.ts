@@ -47,8 +47,10 @@ const codeOfTag: Readonly<Record<string, Code>> = {
   Unimplemented: Code.UNIMPLEMENTED,
 }
 
-const nameOf = (code: Code): keyof typeof Code =>
-  (Object.keys(Code) as Array<keyof typeof Code>).find((name) => Code[name] === code) ?? "UNKNOWN"
+const names = new Map(
+  (Object.keys(Code) as Array<keyof typeof Code>).map((name) => [Code[name], name] as const),
+)
+const nameOf = (code: Code): keyof typeof Code => names.get(code) ?? "UNKNOWN"
 
 // The last line of defence: whatever an error's message holds, the trailer stays small.
 const make = (code: Code, details: string, defect = false): CallStatus => ({
