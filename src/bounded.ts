@@ -96,7 +96,7 @@ export class Sample<A> {
 }
 
 /**
- * Lines joined while the whole fits in `maxBytes`, then "and N more <noun>" for
+ * Lines joined while the whole fits in `maxBytes`, then "and N more <noun>s" for
  * those left out (`total` counts lines not even given). A first line too long on
  * its own is cut.
  */
@@ -112,7 +112,9 @@ export const joinWithin = (
   const total = Math.max(options.total ?? lines.length, lines.length)
   const maxBytes = options.maxBytes ?? maxMessageBytes
   // Room for the longest tail this can need.
-  const tailRoom = Buffer.byteLength(`${options.separator}and ${formatCount(total)} more ${options.noun}`)
+  const tail = (rest: number) =>
+    `${options.separator}and ${formatCount(rest)} more ${options.noun}${rest === 1 ? "" : "s"}`
+  const tailRoom = Buffer.byteLength(tail(total))
   const taken: Array<string> = []
   let used = 0
   for (const line of lines) {
@@ -125,5 +127,5 @@ export const joinWithin = (
   if (taken.length === 0 && lines.length > 0) taken.push(cutToBytes(lines[0]!, maxBytes - tailRoom))
   const rest = total - taken.length
   const text = taken.join(options.separator)
-  return rest <= 0 ? text : `${text}${options.separator}and ${formatCount(rest)} more ${options.noun}`
+  return rest <= 0 ? text : `${text}${tail(rest)}`
 }

@@ -24,7 +24,7 @@ export class InvalidAttributes extends Schema.TaggedError<InvalidAttributes>()("
   override get message(): string {
     return joinWithin(
       this.problems.map((p) => `${named(p.attribute)}: ${p.message}`),
-      { separator: "\n", noun: "problems", total: this.problems.length + (this.more ?? 0) },
+      { separator: "\n", noun: "problem", total: this.problems.length + (this.more ?? 0) },
     )
   }
 }

@@ -24,7 +24,7 @@ export class InvalidRequest extends Schema.TaggedError<InvalidRequest>()("Invali
   problems: Schema.Array(Schema.String),
 }) {
   override get message(): string {
-    return joinWithin(this.problems, { separator: "; ", noun: "problems" })
+    return joinWithin(this.problems, { separator: "; ", noun: "problem" })
   }
 }
 

@@ -6,6 +6,7 @@
  * token for `--use-token-request`.
  */
 import { createHash } from "node:crypto"
+import { STATUS_CODES } from "node:http"
 import type * as https from "node:https"
 import {
   ApiException,
@@ -46,11 +47,17 @@ const decodeStatus = Schema.decodeUnknownOption(StatusBody)
 export const apiErrorOf = (verb: string, resource: string, cause: unknown): KubeApiFailure => {
   if (cause instanceof ApiException) {
     const code = Predicate.isNumber(cause.code) ? cause.code : 0
-    const body = Predicate.isString(cause.body) ? cause.body : JSON.stringify(cause.body ?? "")
+    // client-node leaves the body out for statuses its spec does not describe (401, 403).
+    const body = Predicate.isString(cause.body)
+      ? cause.body
+      : cause.body == null
+        ? ""
+        : JSON.stringify(cause.body)
     const status = decodeStatus(body)
-    const reason = status._tag === "Some" ? (status.value.reason ?? "") : ""
+    const reason =
+      (status._tag === "Some" ? status.value.reason : undefined) || STATUS_CODES[code] || `${code}`
     const detail = status._tag === "Some" ? (status.value.message ?? "") : body.slice(0, 200)
-    return apiFailureOf({ verb, resource, status: code, reason: reason === "" ? `${code}` : reason, detail })
+    return apiFailureOf({ verb, resource, status: code, reason, detail })
   }
   const message = cause instanceof Error ? `${cause.message}${causeCode(cause)}` : String(cause)
   return apiFailureOf({ verb, resource, status: 0, reason: "Unreachable", detail: message })
