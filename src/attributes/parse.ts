@@ -115,7 +115,7 @@ export const decodeAttributes = (
 ): Result.Result<CertificateSpec, InvalidAttributes> => {
   // Inputs too large to be kept are not worth a key (a copy and a hash of all of them).
   let size = 0
-  for (const key in context) size += key.length + (context[key]?.length ?? 0)
+  for (const name in context) size += name.length + (context[name]?.length ?? 0)
   if (size > recentSpecsLimits.entryBytes) return decodeFresh(context, pod, volumeMountGroup)
   const inputs = JSON.stringify([context, pod, volumeMountGroup ?? null])
   const key = createHash("sha256").update(inputs).digest("base64")

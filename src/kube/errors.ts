@@ -99,6 +99,9 @@ export interface RequestName {
   readonly name: string
 }
 
+/** The most of an issuer's words (a condition's reason and message) a message shows. */
+const issuerWords = (text: string, maxBytes = maxDetailBytes) => cutToBytes(text, maxBytes)
+
 const requestFields = {
   namespace: Schema.String,
   name: Schema.String,
@@ -110,14 +113,14 @@ const requestFields = {
 /** The approver denied the CertificateRequest. */
 export class RequestDenied extends Schema.TaggedError<RequestDenied>()("RequestDenied", requestFields) {
   override get message(): string {
-    return `CertificateRequest ${this.namespace}/${this.name} was denied (${this.reason}): ${this.detail}; check the approval policy for issuer ${this.issuer}`
+    return `CertificateRequest ${this.namespace}/${this.name} was denied (${issuerWords(this.reason, 128)}): ${issuerWords(this.detail)}; check the approval policy for issuer ${this.issuer}`
   }
 }
 
 /** The issuer failed the CertificateRequest, or it disappeared before it was issued. */
 export class RequestFailed extends Schema.TaggedError<RequestFailed>()("RequestFailed", requestFields) {
   override get message(): string {
-    return `CertificateRequest ${this.namespace}/${this.name} failed (${this.reason}): ${this.detail}; check issuer ${this.issuer}`
+    return `CertificateRequest ${this.namespace}/${this.name} failed (${issuerWords(this.reason, 128)}): ${issuerWords(this.detail)}; check issuer ${this.issuer}`
   }
 }
 
@@ -131,6 +134,6 @@ export class IssuancePending extends Schema.TaggedError<IssuancePending>()("Issu
   override get message(): string {
     const request =
       this.request === "" ? "the CertificateRequest is not created yet" : `CertificateRequest ${this.request}`
-    return `waiting for issuer ${this.issuer}: ${request} is not ready (${this.conditions}); issuance continues and the next attempt picks it up — if it stays pending, check that the issuer exists and that the request is approved`
+    return `waiting for issuer ${this.issuer}: ${request} is not ready (${issuerWords(this.conditions)}); issuance continues and the next attempt picks it up — if it stays pending, check that the issuer exists and that the request is approved`
   }
 }
