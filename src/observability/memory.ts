@@ -13,30 +13,17 @@
  */
 import { constants, PerformanceObserver } from "node:perf_hooks"
 import { Duration, Effect, Layer, Predicate, Queue, Result } from "effect"
-import { packageFile } from "../package-root.js"
+import { loadNativeHelper, nativeHelperPath } from "../native.js"
 
 interface MemoryAddon {
   /** Runs malloc_trim(0) on the threadpool; true when memory was returned. */
   readonly trim: () => Promise<boolean>
 }
 
-const isAddon = (value: unknown): value is MemoryAddon =>
-  typeof value === "object" && value !== null && typeof (value as Record<string, unknown>).trim === "function"
-
 /** The helper, or why it did not load. */
 export const loadMemoryAddon = (
-  path: string = packageFile("build/Release/memory.node"),
-): Result.Result<MemoryAddon, string> => {
-  const module = { exports: {} as unknown }
-  try {
-    process.dlopen(module, path)
-  } catch (cause) {
-    return Result.fail(cause instanceof Error ? cause.message : String(cause))
-  }
-  return isAddon(module.exports)
-    ? Result.succeed(module.exports)
-    : Result.fail(`${path} is not the memory helper`)
-}
+  path: string = nativeHelperPath("memory"),
+): Result.Result<MemoryAddon, string> => loadNativeHelper<MemoryAddon>(path, ["trim"], "memory helper")
 
 /** After a major GC, V8 still sweeps and frees array buffers for a while. */
 const settle = Duration.seconds(1)

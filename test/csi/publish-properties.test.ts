@@ -18,6 +18,7 @@ import { MemoryVolumeStore } from "../../src/testing/memory-store.js"
 import { RecordingMounter } from "../../src/testing/recording-mounter.js"
 import { publish } from "../../src/volume/publish.js"
 import { attributesWith, newVolumeId, targetPathOf, testLayer } from "../volume/programs-support.js"
+import { rawPublishRequest } from "./support.js"
 
 const call = { method: "NodePublishVolume", deadline: undefined }
 
@@ -92,24 +93,14 @@ const requestOf = (
   token: string | undefined,
 ): NodePublishVolumeRequest__Output => {
   const volumeId = newVolumeId()
-  return {
-    volume_id: volumeId,
-    publish_context: {},
-    staging_target_path: "",
-    target_path: targetPathOf(volumeId),
-    volume_capability: {
-      mount: { fs_type: "", mount_flags: [], volume_mount_group: "" },
-      access_mode: { mode: "SINGLE_NODE_WRITER" },
-      access_type: "mount",
-    },
-    readonly: true,
-    secrets: {},
-    volume_context: {
+  return rawPublishRequest(
+    {
       ...attributesWith(),
       ...Object.fromEntries(Object.entries(attributes).filter(([k]) => !kept.has(k))),
       ...(token === undefined ? {} : { [K.ServiceAccountTokensKey]: token }),
     },
-  }
+    { volume_id: volumeId, target_path: targetPathOf(volumeId) },
+  )
 }
 
 /** What the gRPC edge answers, and what the fakes saw created. */

@@ -3,7 +3,8 @@ import { Effect, Exit, Redacted } from "effect"
 import { ServiceAccountTokensKey } from "../../src/attributes/keys.js"
 import { decodePublish } from "../../src/csi/request.js"
 import { parseRfc3339, tokenFor, tokenOf } from "../../src/csi/token.js"
-import type { NodePublishVolumeRequest__Output } from "../../src/gen/csi/v1/NodePublishVolumeRequest.js"
+import { attributesWith } from "../volume/programs-support.js"
+import { rawPublishRequest } from "./support.js"
 
 const secret = "s3cret-t0ken"
 const inAnHour = "2030-01-01T01:00:00Z"
@@ -147,27 +148,8 @@ describe("tokenFor", () => {
 })
 
 describe("decodePublish with tokens", () => {
-  const request = (tokens: string): NodePublishVolumeRequest__Output => ({
-    volume_id: "csi-abc",
-    publish_context: {},
-    staging_target_path: "",
-    target_path: "/var/lib/kubelet/pods/u/volumes/kubernetes.io~csi/tls/mount",
-    volume_capability: {
-      mount: { fs_type: "", mount_flags: [], volume_mount_group: "" },
-      access_mode: { mode: "SINGLE_NODE_WRITER" },
-      access_type: "mount",
-    },
-    readonly: true,
-    secrets: { [ServiceAccountTokensKey]: tokens },
-    volume_context: {
-      "csi.cert-manager.io/issuer-name": "ca-issuer",
-      "csi.storage.k8s.io/pod.name": "my-csi-app",
-      "csi.storage.k8s.io/pod.namespace": "sandbox",
-      "csi.storage.k8s.io/pod.uid": "u",
-      "csi.storage.k8s.io/serviceAccount.name": "default",
-      "csi.storage.k8s.io/ephemeral": "true",
-    },
-  })
+  const request = (tokens: string) =>
+    rawPublishRequest(attributesWith(), { secrets: { [ServiceAccountTokensKey]: tokens } })
   const call = { method: "NodePublishVolume", deadline: undefined }
   const malformed = JSON.stringify({ "": { token: secret, expirationTimestamp: "tomorrow" } })
 
