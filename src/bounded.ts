@@ -78,8 +78,11 @@ export const firstFew = (shown: ReadonlyArray<string>, total = shown.length, con
 export class Sample<A> {
   private readonly kept: Array<A> = []
   private seen = 0
+  readonly limit: number
 
-  constructor(readonly limit: number = shownEntries) {}
+  constructor(limit: number = shownEntries) {
+    this.limit = limit
+  }
 
   add(item: A): void {
     this.seen += 1
