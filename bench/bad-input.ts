@@ -120,7 +120,7 @@ const badTokens = (i: number): string =>
         entries(sizeOf(i), (j) => [`aud-${j}`, { token: "t".repeat(64), expirationTimestamp: "" }]),
       ),
     ),
-  ][i % 7]!
+  ][Math.floor(i / 7) % 7]!
 
 const podOf = (i: number): Pod => ({ name: `bad-${i}`, namespace: "bench", uid: randomUUID() })
 
