@@ -2,8 +2,8 @@
  * Per-resource write rules, as the apiserver's registry strategies and cert-manager's
  * webhook apply them: what a create fills in or strips, what an update may change on
  * the main resource and on `/status`, when `generation` moves, and the admission checks
- * (cert-manager's identity fields on CertificateRequests, immutable spec, approval
- * conditions that cannot be undone, an Event's namespace).
+ * (cert-manager's identity fields on CertificateRequests, the CSR's usages against
+ * spec.usages, immutable spec, approval conditions that cannot be undone, an Event's namespace).
  */
 import { Result } from "effect"
 import { KeyUsages } from "../../attributes/spec.js"
