@@ -11,6 +11,7 @@ import { formatGoDuration } from "../attributes/duration.js"
 import type { CertificateSpec, PodInfo } from "../attributes/spec.js"
 import { Config } from "../config.js"
 import { Health } from "../observability/health.js"
+import { requestUsages } from "../pki/usages.js"
 import { type CertificateRequest, describeConditions, outcomeOf } from "./certificate-request.js"
 import { apiErrorOf, KubeClient } from "./client.js"
 import { type KubeApiError, RequestDenied, RequestFailed, type RequestName } from "./errors.js"
@@ -171,7 +172,7 @@ const requestBody = (nodeId: string, input: SubmitInput) => ({
     issuerRef: input.spec.issuerRef,
     duration: formatGoDuration(input.spec.duration),
     isCA: input.spec.isCA,
-    usages: input.spec.usages,
+    usages: requestUsages(input.spec.usages),
   },
 })
 
