@@ -52,7 +52,7 @@ export const issue = Effect.fn("issue")(function* (volumeId: string) {
       error._tag === "CertificateInvalid"
         ? new CertificateInvalid({
             reason: error.reason,
-            message: `issuer ${spec.issuerRef.name} answered CertificateRequest ${request.namespace}/${request.name} with an unusable certificate: ${error.message}`,
+            message: `issuer ${spec.issuerRef.name} answered CertificateRequest ${request.namespace}/${request.name} with an unusable certificate (${error.reason}): ${error.message}`,
           })
         : error,
     ),
