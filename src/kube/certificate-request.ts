@@ -56,9 +56,9 @@ export const IssuedWithoutCertificate = "IssuedWithoutCertificate"
 export const CertificateNotBase64 = "CertificateNotBase64"
 
 /** Bounds for text the issuer wrote, before it goes into a message or event. */
-const maxReason = 128
-const maxMessage = 512
-const maxConditionsShown = 8
+export const maxReason = 128
+export const maxMessage = 512
+const maxConditionsShown = 5
 
 const cut = (text: string, max: number) => (text.length > max ? `${text.slice(0, max)}…` : text)
 
@@ -117,17 +117,17 @@ export const outcomeOf = (request: CertificateRequest): Outcome => {
   return { _tag: "Pending" }
 }
 
+/** At most this much of the conditions goes into a message (an IssuancePending status, an event). */
+export const maxDescription = 1200
+
 /** One line for messages: `Approved=True, Ready=False (Pending: waiting on issuer)`; bounded. */
 export const describeConditions = (request: CertificateRequest | undefined): string => {
   const conditions = request?.status?.conditions ?? []
   if (conditions.length === 0) return "no conditions yet: not approved or picked up by an issuer"
   const shown = conditions.slice(0, maxConditionsShown).map((c) => {
-    const why = [c.reason, c.message]
-      .filter((part) => part !== undefined && part !== "")
-      .map((part) => cut(part ?? "", maxReason))
-      .join(": ")
-    return `${cut(c.type, maxReason)}=${cut(c.status, maxReason)}${why === "" ? "" : ` (${why})`}`
+    const why = [cut(c.reason ?? "", 64), cut(c.message ?? "", 160)].filter((part) => part !== "").join(": ")
+    return `${cut(c.type, 32)}=${cut(c.status, 32)}${why === "" ? "" : ` (${why})`}`
   })
   const more = conditions.length - shown.length
-  return `${shown.join(", ")}${more > 0 ? `, and ${more} more` : ""}`
+  return cut(`${shown.join(", ")}${more > 0 ? `, and ${more} more` : ""}`, maxDescription)
 }
