@@ -185,8 +185,11 @@ describe("issuer answers", () => {
         const issued = result.check.value
         // Accepted: the blocks were canonical, only whitespace may differ, and the output is canonical.
         assert.strictEqual(strip(issued.certificatePem), strip(text))
-        assert.isTrue(issued.certificatePem.startsWith(fx.leaf), "the leaf is the one the CA signed")
+        // Without status.ca nothing vouches for the signature: an edited certificate for our key passes.
         assert.include(["root", "none", "root and other"], answer.ca)
+        if (answer.ca !== "none") {
+          assert.isTrue(issued.certificatePem.startsWith(fx.leaf), "the leaf is the one the CA signed")
+        }
         for (const line of issued.certificatePem.split("\n").slice(0, -1)) assert.isAtMost(line.length, 64)
         assert.isTrue(issued.certificatePem.endsWith("-----END CERTIFICATE-----\n"))
       }),
