@@ -105,8 +105,14 @@ const readCertificates = (
 }
 
 /** Does the certificate carry the public half of this private key? (OpenSSL's own check, no re-encoding.) */
-export const publicKeyMatches = (certificate: crypto.X509Certificate, key: PrivateKey): boolean =>
-  certificate.checkPrivateKey(key.keyObject)
+export const publicKeyMatches = (certificate: crypto.X509Certificate, key: PrivateKey): boolean => {
+  // Adapter: OpenSSL may throw on a public key it cannot decode; that is no match either.
+  try {
+    return certificate.checkPrivateKey(key.keyObject)
+  } catch {
+    return false
+  }
+}
 
 /** Node prints a subject one RDN per line in DER order, multi-valued ones joined by " + "; an empty subject is undefined. */
 const rfc4514 = (nodeSubject: string | undefined): string =>
@@ -132,7 +138,9 @@ const untrusted = (leaf: crypto.X509Certificate, intermediates: number, cas: Rea
   const shown = cas.slice(0, 3).map((ca) => quoteName(ca.certificate.subject))
   const more = cas.length > shown.length ? ` and ${cas.length - shown.length} more` : ""
   const via =
-    intermediates === 0 ? "" : ` through the ${intermediates} other certificates of status.certificate`
+    intermediates === 0
+      ? ""
+      : ` through the ${intermediates === 1 ? "other certificate" : `${intermediates} other certificates`} of status.certificate`
   return problem(
     "UntrustedChain",
     `the certificate (issuer ${quoteName(leaf.issuer)}) does not chain${via} to a certificate of status.ca (${shown.join(", ")}${more})`,
@@ -166,6 +174,9 @@ const check = (
   }
   const notBefore = certificate.validFromDate.getTime()
   const notAfter = certificate.validToDate.getTime()
+  if (Number.isNaN(notBefore) || Number.isNaN(notAfter)) {
+    return Result.fail(problem("Unparsable", "the certificate's validity dates cannot be read"))
+  }
   if (notAfter <= now) {
     return Result.fail(problem("Expired", `the certificate expired at ${iso(notAfter)} (now: ${iso(now)})`))
   }
@@ -173,7 +184,7 @@ const check = (
     return Result.fail(
       problem(
         "NotYetValid",
-        `the certificate is not valid before ${iso(notBefore)}, more than ${Duration.format(clockSkew)} after now (${iso(now)}); check the issuer's clock`,
+        `the certificate is not valid before ${iso(notBefore)}, more than ${Duration.toMillis(clockSkew) / 60_000} minutes after now (${iso(now)}); check the issuer's clock`,
       ),
     )
   }
