@@ -61,9 +61,10 @@ const makeIntermediate = (root: CertificateAuthority) =>
     })
   })
 
-/** The sandbox's CAs; the other and the intermediate are made once, on first use. */
-export const makeAuthorities = (root: Effect.Effect<CertificateAuthority>): Effect.Effect<Authorities> =>
+/** The sandbox's CAs, each made (or `root` run) once, on first use. */
+export const makeAuthorities = (makeRoot: Effect.Effect<CertificateAuthority>): Effect.Effect<Authorities> =>
   Effect.gen(function* () {
+    const root = yield* Effect.cached(makeRoot)
     const other = yield* Effect.cached(Effect.orDie(generateCa("cert-manager-csi-driver another CA")))
     const intermediate = yield* Effect.cached(Effect.orDie(Effect.flatMap(root, makeIntermediate)))
     return { root, other, intermediate }
