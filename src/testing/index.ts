@@ -21,7 +21,7 @@ export {
   type SubmittedRequest,
 } from "./fake-certificate-requests.js"
 export { FakeKeyGenerator } from "./fake-keys.js"
-export { defaultBehaviours, IssuerBehaviour } from "./issuer/behaviour.js"
+export { type BadAnswer, badAnswerIssuers, defaultBehaviours, IssuerBehaviour } from "./issuer/behaviour.js"
 export type { CaInput, CaSigner, CertificateAuthority, ServingCertificate } from "./issuer/ca.js"
 export { CaError, generateCa, issueServingCertificate, loadCa } from "./issuer/ca.js"
 export type { IssuerOptions } from "./issuer/controller.js"

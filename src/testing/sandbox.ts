@@ -21,7 +21,7 @@ import { now } from "./api-server/rest.js"
 import { ApiServer } from "./api-server/server.js"
 import { ObjectStore } from "./api-server/store.js"
 import { type NewUser, type ServiceAccountTokenOptions, type UserInfo, Users } from "./api-server/users.js"
-import type { IssuerBehaviour } from "./issuer/behaviour.js"
+import { badAnswerIssuers, type IssuerBehaviour } from "./issuer/behaviour.js"
 import {
   type CaInput,
   type CertificateAuthority,
@@ -43,7 +43,7 @@ export interface SandboxOptions {
   readonly port?: number
   /** Serve HTTPS (default true). kubectl sends bearer tokens only over HTTPS. */
   readonly tls?: boolean
-  /** Issuer behaviours by name, on top of the defaults (ca-issuer, slow-issuer, deny-issuer, fail-issuer, malformed-issuer). */
+  /** Issuer behaviours by name, on top of the defaults (`defaultBehaviours`: ca-issuer, slow-issuer, intermediate-issuer, deny-issuer, fail-issuer, malformed-issuer and one per bad answer). */
   readonly issuers?: Readonly<Record<string, IssuerBehaviour>>
   /** Approve new CertificateRequests automatically (default true). */
   readonly autoApprove?: boolean
@@ -377,6 +377,8 @@ const writeFileEffect = (path: string, data: string) =>
     catch: (cause) => new SandboxError({ reason: `cannot write ${path}`, cause }),
   })
 
+const badIssuers = ["malformed-issuer", ...Object.values(badAnswerIssuers)].join(", ")
+
 /** The `sandbox` subcommand: start, write the kubeconfig and ca.crt, say how to use them, run until interrupted. */
 export const runSandbox = (options: RunSandboxOptions): Effect.Effect<never, SandboxError, Scope.Scope> =>
   Effect.gen(function* () {
@@ -399,7 +401,7 @@ export const runSandbox = (options: RunSandboxOptions): Effect.Effect<never, San
     yield* Console.log(
       [
         `Sandbox Kubernetes API listening on ${sb.url} (cert-manager.io/v1 CertificateRequests, pods, events).`,
-        `Issuers: ca-issuer (signs), slow-issuer (signs after 5s), deny-issuer, fail-issuer, malformed-issuer; any other name stays pending.`,
+        `Issuers: ca-issuer (signs), slow-issuer (signs after 5s), intermediate-issuer (signs through an intermediate CA), deny-issuer, fail-issuer; answers the driver must refuse: ${badIssuers}; any other name stays pending.`,
         `Kubeconfig: ${kubeconfigPath} (context "driver" = system:serviceaccount:${driverServiceAccount.namespace}:${driverServiceAccount.name}, context "admin" = kubernetes-admin)`,
         `CA certificate: ${caPath}`,
         "",
