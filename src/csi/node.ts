@@ -26,10 +26,10 @@ export const nodeHandlers = Effect.fnUntraced(function* (run: Runner) {
       Effect.succeed({ capabilities: [{ rpc: { type: "VOLUME_MOUNT_GROUP" as const } }] }),
     ),
     NodePublishVolume: unary(run, "NodePublishVolume", (request, call) =>
-      decodePublish(request, call).pipe(Effect.flatMap(volumes.publish), Effect.as({})),
+      decodePublish(request, call, config.dataRoot).pipe(Effect.flatMap(volumes.publish), Effect.as({})),
     ),
     NodeUnpublishVolume: unary(run, "NodeUnpublishVolume", (request, call) =>
-      decodeUnpublish(request, call).pipe(Effect.flatMap(volumes.unpublish), Effect.as({})),
+      decodeUnpublish(request, call, config.dataRoot).pipe(Effect.flatMap(volumes.unpublish), Effect.as({})),
     ),
     NodeStageVolume: unimplemented(run, "NodeStageVolume"),
     NodeUnstageVolume: unimplemented(run, "NodeUnstageVolume"),
