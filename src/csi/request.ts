@@ -20,22 +20,24 @@ import type { CallContext } from "./bridge.js"
 import { quoteCut, targetPathProblem } from "./target-path.js"
 import { type ServiceAccountToken, tokenOf } from "./token.js"
 
-/** gRPC status messages stay below this many characters: large trailers are refused by many clients. */
-const maxMessageChars = 2000
+/** gRPC status messages stay below this many bytes: large trailers are refused by many clients. */
+const maxMessageBytes = 2000
 
 export class InvalidRequest extends Schema.TaggedError<InvalidRequest>()("InvalidRequest", {
   problems: Schema.Array(Schema.String),
 }) {
+  /** The first problems that fit, then how many more there are. */
   override get message(): string {
     const shown: Array<string> = []
-    let length = 0
+    let bytes = 0
     for (const problem of this.problems) {
-      if (length + problem.length > maxMessageChars) break
+      bytes += Buffer.byteLength(problem) + 2
+      if (bytes > maxMessageBytes - 20) break
       shown.push(problem)
-      length += problem.length + 2
     }
+    // One problem too long by itself: a UTF-16 unit is at most 3 bytes of UTF-8.
+    if (shown.length === 0) return `${(this.problems[0] ?? "").slice(0, maxMessageBytes / 3)}…`
     const more = this.problems.length - shown.length
-    if (shown.length === 0) return `${this.problems[0]?.slice(0, maxMessageChars)}…`
     return more === 0 ? shown.join("; ") : `${shown.join("; ")}; and ${more} more`
   }
 }
@@ -97,7 +99,7 @@ const capabilityProblems = (
   }
   if (capability.access_type === "block") {
     problems.push(
-      "block volumes are not supported: mount the volume as a filesystem (volumes[].csi in the pod spec)",
+      "volume_capability asks for a block volume: block volumes are not supported; mount the volume as a filesystem (volumes[].csi in the pod spec)",
     )
   } else if (capability.access_type !== "mount") {
     problems.push(
@@ -134,7 +136,7 @@ export const decodePublish = (
   capabilityProblems(capability, problems)
   if (!request.readonly && capability !== null) {
     problems.push(
-      "the volume must be mounted read-only: set readOnly: true on the csi volume in the pod spec",
+      "readonly is false: the volume must be mounted read-only; set readOnly: true on the csi volume in the pod spec",
     )
   }
   const context = request.volume_context

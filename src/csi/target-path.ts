@@ -18,16 +18,21 @@ export const maxComponentBytes = 255
 /** What a valid target path looks like, for messages. */
 export const kubeletTargetPath = "<kubelet-root>/pods/<pod-uid>/volumes/kubernetes.io~csi/<volume-name>/mount"
 
-/** Characters of a path shown in a message; longer ones are cut, with their length in bytes. */
-const shownChars = 100
+/** Characters of a path shown in a message: kubelet's run to ~130, so longer ones are cut. */
+const shownChars = 160
 
 const byteLength = (text: string) => Buffer.byteLength(text, "utf8")
 
-/** `text` JSON-quoted (so NUL and newlines show as escapes), cut to ~100 characters with its byte length. */
-export const quoteCut = (text: string, chars = shownChars): string =>
-  text.length <= chars
-    ? JSON.stringify(text)
-    : `${JSON.stringify(text.slice(0, chars))}… (${byteLength(text)} bytes)`
+/**
+ * `text` JSON-quoted (so NUL and newlines show as escapes); past `chars` characters, its
+ * start and end (where a path names the volume) with its length in bytes.
+ */
+export const quoteCut = (text: string, chars = shownChars): string => {
+  if (text.length <= chars) return JSON.stringify(text)
+  const tail = Math.floor(chars / 4)
+  const head = JSON.stringify(text.slice(0, chars - tail))
+  return `${head}…${JSON.stringify(text.slice(-tail))} (${byteLength(text)} bytes)`
+}
 
 /** Whether `inner` is `outer` or below it; both absolute and normalized. */
 export const isWithin = (inner: string, outer: string): boolean =>
