@@ -7,7 +7,8 @@ import * as fs from "node:fs/promises"
 import * as path from "node:path"
 import { Effect, Layer } from "effect"
 import { MountError, reasonOf } from "../volume/errors.js"
-import { inspectPath, leftAlone, Mounter, unbound } from "../volume/mounter.js"
+import { inspectPath } from "../volume/inspect.js"
+import { leftAlone, Mounter, unbound } from "../volume/mounter.js"
 
 const attempt = <A>(operation: string, target: string, f: () => Promise<A>) =>
   Effect.tryPromise({

@@ -9,7 +9,8 @@
 import * as path from "node:path"
 import { Context, Effect, Layer } from "effect"
 import { MountError } from "../volume/errors.js"
-import { leftAlone, Mounter, type PathState, type Unbound, unbound } from "../volume/mounter.js"
+import type { PathState } from "../volume/inspect.js"
+import { leftAlone, Mounter, type Unbound, unbound } from "../volume/mounter.js"
 
 export type MountCall =
   | { readonly operation: "ensureTmpfs"; readonly path: string }

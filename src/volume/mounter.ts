@@ -2,19 +2,18 @@
  * Mounts on the node: the tmpfs under the data root, the read-only bind of a volume's
  * data/ into the pod's target path, and taking that bind off again (only that: a mount
  * the driver did not make is never unmounted, whatever path it is asked about). The
- * live layer mounts
- * with mount(2) through the native helper (mount-syscalls.ts), or with util-linux
- * `mount`/`umount` through a long-lived shell where the helper cannot load
- * (mount-commands.ts); either way the driver needs CAP_SYS_ADMIN in the host's mount
- * namespace. `/proc/self/mountinfo` says what is mounted where.
+ * live layer mounts with mount(2) through the native helper (mount-syscalls.ts), or
+ * with util-linux `mount`/`umount` through a long-lived shell where the helper cannot
+ * load (mount-commands.ts); either way the driver needs CAP_SYS_ADMIN in the host's
+ * mount namespace. `/proc/self/mountinfo` says what is mounted where.
  */
-import type { Stats } from "node:fs"
 import * as fs from "node:fs/promises"
 import * as path from "node:path"
 import { Context, Effect, Layer, Option, Result, type Scope } from "effect"
 import { quoteCut } from "../csi/target-path.js"
 import { makeCommandShell } from "./command-shell.js"
 import { MountError, reasonOf } from "./errors.js"
+import { hasCode, ifExists, inspectPath, type PathState, resolveExisting } from "./inspect.js"
 import { commandMounts } from "./mount-commands.js"
 import { loadMountAddon, type MountCalls, syscallMounts } from "./mount-syscalls.js"
 import { bindRootsOf, isBindOf, type MountInfoEntry, mountsAtIn, parseMountInfo } from "./mountinfo.js"
@@ -49,72 +48,6 @@ const tryFs = <A>(operation: string, target: string, call: () => Promise<A>) =>
   Effect.tryPromise({
     try: call,
     catch: (cause) => new MountError({ operation, target, reason: reasonOf(cause) }),
-  })
-
-const hasCode = (cause: unknown, ...codes: ReadonlyArray<string>) =>
-  codes.includes((cause as NodeJS.ErrnoException | undefined)?.code ?? "")
-
-/** ENOENT (and ENOTDIR, a file where a directory should be) is `undefined`: the path is not there. */
-const ifExists = <A>(call: Promise<A>): Promise<A | undefined> =>
-  call.catch((cause: unknown) => (hasCode(cause, "ENOENT", "ENOTDIR") ? undefined : Promise.reject(cause)))
-
-/**
- * `target` (absolute, normalized) with every symlink resolved as far as it exists, the
- * missing rest appended as is: where the kernel would put a directory made there.
- */
-export const resolveExisting = async (target: string): Promise<string> => {
-  // Kubelet's target, or its parent before the first publish: one or two calls.
-  const real = await ifExists(fs.realpath(target))
-  if (real !== undefined) return real
-  const parent = path.dirname(target)
-  const realParent = parent === target ? undefined : await ifExists(fs.realpath(parent))
-  if (realParent !== undefined) return path.join(realParent, path.basename(target))
-  // Deeper: walk down from / to the first missing component.
-  const components = target.split("/").filter((c) => c !== "")
-  let at = "/"
-  for (const [i, component] of components.entries()) {
-    const next = path.join(at, component)
-    const resolved = await ifExists(fs.realpath(next))
-    if (resolved === undefined) return path.join(next, ...components.slice(i + 1))
-    at = resolved
-  }
-  return at
-}
-
-const whatIs = (stats: Stats): string =>
-  stats.isDirectory()
-    ? "a directory"
-    : stats.isFile()
-      ? "a regular file"
-      : stats.isSymbolicLink()
-        ? "a symbolic link"
-        : stats.isSocket()
-          ? "a socket"
-          : stats.isFIFO()
-            ? "a FIFO"
-            : stats.isBlockDevice()
-              ? "a block device"
-              : stats.isCharacterDevice()
-                ? "a character device"
-                : "not a directory"
-
-/** What is at `target`, looking only (the live Mounter's `inspect`; the demo's reuses it). */
-export const inspectPath = (target: string): Effect.Effect<PathState, MountError> =>
-  tryFs("inspect", target, async () => {
-    const absolute = path.resolve(target)
-    const resolved = await resolveExisting(absolute)
-    const stats = await fs.lstat(absolute).catch((cause: unknown) =>
-      // ENOTDIR: a file where one of its parent directories should be.
-      hasCode(cause, "ENOENT")
-        ? undefined
-        : hasCode(cause, "ENOTDIR")
-          ? ("below a file" as const)
-          : Promise.reject(cause),
-    )
-    if (stats === undefined) return { resolved, kind: "missing", what: "missing" }
-    if (stats === "below a file")
-      return { resolved, kind: "other", what: "below a file that is not a directory" }
-    return { resolved, kind: stats.isDirectory() ? "directory" : "other", what: whatIs(stats) }
   })
 
 const makeMounter = (calls: MountCalls): Mounter["Service"] => {
@@ -198,7 +131,9 @@ const makeMounter = (calls: MountCalls): Mounter["Service"] => {
             ? unbound
             : hasCode(cause, "ENOTEMPTY", "EEXIST")
               ? leftAlone("the directory is not empty")
-              : Promise.reject(cause),
+              : hasCode(cause, "EBUSY", "ENOTDIR")
+                ? leftAlone(`it changed while being unmounted (${reasonOf(cause)})`)
+                : Promise.reject(cause),
       ),
     )
   })
@@ -224,16 +159,6 @@ const makeMounter = (calls: MountCalls): Mounter["Service"] => {
     bindReadOnly: (source, target) => Effect.flatten(prepareBind(source, target)),
     unbind,
   })
-}
-
-/** What is at a path, as `inspect` finds it. */
-export interface PathState {
-  /** The path with every symlink resolved as far as it exists (a last-component symlink too). */
-  readonly resolved: string
-  /** `other`: anything but a directory (a file, a socket, a symlink, …), or below a file. */
-  readonly kind: "missing" | "directory" | "other"
-  /** For messages: "a directory", "a regular file", "a symbolic link", … */
-  readonly what: string
 }
 
 /** What `unbind` did: the target is gone (or never was), or something not ours stays there, and why. */

@@ -9,7 +9,8 @@ import { Effect } from "effect"
 import { Config } from "../config.js"
 import { InvalidRequest } from "../csi/request.js"
 import { kubeletTargetPath, quoteCut, targetPathProblem } from "../csi/target-path.js"
-import { Mounter, type PathState } from "./mounter.js"
+import type { PathState } from "./inspect.js"
+import { Mounter } from "./mounter.js"
 
 export type TargetUse = "publish" | "unpublish"
 
