@@ -68,19 +68,19 @@ const makeMounter = (calls: MountCalls): Mounter["Service"] => {
     return Option.isSome(found) && found.value.mounts.length > 0
   })
 
-  /** The topmost mount at `target` and whether it is a bind of `source`, from one read of the mount table. */
-  const topOf = (operation: string, source: string, target: string) =>
-    Effect.gen(function* () {
-      const text = yield* readMountInfo(operation, target)
-      const realTarget = yield* tryFs(operation, target, () => resolveExisting(path.resolve(target)))
+  const realpathOf = (operation: string, target: string) =>
+    tryFs(operation, target, () => resolveExisting(path.resolve(target)))
+
+  /** The topmost mount at `realTarget` and whether it is a bind of `realSource`, from one read of the mount table. */
+  const topOf = (operation: string, realSource: string, realTarget: string) =>
+    Effect.map(readMountInfo(operation, realTarget), (text) => {
       const top = mountsAtIn(text, realTarget).at(-1)
-      if (top === undefined) return { top, ours: false }
-      const realSource = yield* tryFs(operation, target, () => resolveExisting(path.resolve(source)))
-      return { top, ours: isBindOf(top, bindRootsOf(text, realSource)) }
+      return { top, ours: top !== undefined && isBindOf(top, bindRootsOf(text, realSource)) }
     })
 
   const isBound = Effect.fn("Mounter.isBound")(function* (source: string, target: string) {
-    return (yield* topOf("isBound", source, target)).ours
+    const realTarget = yield* realpathOf("isBound", target)
+    return (yield* topOf("isBound", yield* realpathOf("isBound", source), realTarget)).ours
   })
 
   const mkdirP = (operation: string, target: string, mode: number) =>
@@ -88,9 +88,9 @@ const makeMounter = (calls: MountCalls): Mounter["Service"] => {
 
   const prepareBind = Effect.fn("Mounter.prepareBind")(function* (source: string, target: string) {
     yield* mkdirP("bindReadOnly", target, 0o750)
-    if (yield* isBound(source, target)) return Effect.void
     const realTarget = yield* tryFs("bindReadOnly", target, () => fs.realpath(target))
     const realSource = yield* tryFs("bindReadOnly", target, () => fs.realpath(source))
+    if ((yield* topOf("bindReadOnly", realSource, realTarget)).ours) return Effect.void
     return calls.bindReadOnly(realSource, realTarget)
   })
 
@@ -98,8 +98,9 @@ const makeMounter = (calls: MountCalls): Mounter["Service"] => {
     const state = yield* inspectPath(target)
     if (state.kind === "missing") return unbound
     if (state.kind === "other") return leftAlone(`it is ${state.what}`)
+    const realSource = yield* realpathOf("unbind", source)
     for (let round = 0; ; round++) {
-      const { top, ours } = yield* topOf("unbind", source, state.resolved)
+      const { top, ours } = yield* topOf("unbind", realSource, state.resolved)
       if (top === undefined) break
       if (!ours) {
         return leftAlone(
@@ -116,8 +117,8 @@ const makeMounter = (calls: MountCalls): Mounter["Service"] => {
       yield* calls.unmount(state.resolved).pipe(
         // lost a race with another unmount: fine as long as ours is not on top now
         Effect.catch((error) =>
-          Effect.flatMap(isBound(source, state.resolved), (bound) =>
-            bound ? Effect.fail(error) : Effect.void,
+          Effect.flatMap(topOf("unbind", realSource, state.resolved), ({ ours }) =>
+            ours ? Effect.fail(error) : Effect.void,
           ),
         ),
       )
