@@ -30,7 +30,14 @@ export type { Issued } from "./issuer/sign.js"
 export { SignFailure, signCertificateRequest } from "./issuer/sign.js"
 export { type MemoryVolume, MemoryVolumeStore, memoryStoreRoot } from "./memory-store.js"
 export { type RecordedEvent, RecordingPodEvents } from "./recording-events.js"
-export { type FakeMount, type MountCall, type MountOperation, RecordingMounter } from "./recording-mounter.js"
+export {
+  changingOperations,
+  type FakeEntry,
+  type FakeMount,
+  type MountCall,
+  type MountOperation,
+  RecordingMounter,
+} from "./recording-mounter.js"
 export type {
   PodInput,
   RunningSandbox,
