@@ -14,7 +14,7 @@ import { Health } from "../observability/health.js"
 import { type CertificateRequest, describeConditions, outcomeOf } from "./certificate-request.js"
 import { apiErrorOf, KubeClient } from "./client.js"
 import { type KubeApiError, RequestDenied, RequestFailed, type RequestName } from "./errors.js"
-import { type Informer, makeInformer, watchStream } from "./informer.js"
+import { type Informer, listResultOf, makeInformer, watchStream } from "./informer.js"
 import { hashIdentifier, labelsFor, nodeSelector, volumeIdHashLabel } from "./labels.js"
 
 export interface SubmitInput {
@@ -175,11 +175,6 @@ const requestBody = (nodeId: string, input: SubmitInput) => ({
   },
 })
 
-const listResultOf = (body: unknown) => {
-  const list = body as { items?: ReadonlyArray<unknown>; metadata?: { resourceVersion?: string } } | null
-  return { items: list?.items ?? [], resourceVersion: list?.metadata?.resourceVersion ?? "" }
-}
-
 type RequestFields = RequestName & { readonly issuer: string }
 
 /** The issuer's answer, once there is one: the certificate, or why there will be none. */
@@ -222,7 +217,7 @@ const awaitIssued = (informer: Informer, request: RequestName, issuer: string) =
         if (decided !== undefined) return yield* decided
         const change = yield* Queue.take(changes)
         if (change._tag === "Delete") return yield* deletedBeforeIssued(fields)
-        current = change.request
+        current = change.object
       }
     }),
   )

@@ -21,6 +21,7 @@ export {
   type SubmittedRequest,
 } from "./fake-certificate-requests.js"
 export { FakeKeyGenerator } from "./fake-keys.js"
+export { type FakePodChange, type FakePodInput, FakePods } from "./fake-pods.js"
 export { defaultBehaviours, IssuerBehaviour } from "./issuer/behaviour.js"
 export type { CaInput, CaSigner, CertificateAuthority, ServingCertificate } from "./issuer/ca.js"
 export { CaError, generateCa, issueServingCertificate, loadCa } from "./issuer/ca.js"

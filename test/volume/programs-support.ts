@@ -17,6 +17,7 @@ import {
   type FakeCertificateRequestsOptions,
 } from "../../src/testing/fake-certificate-requests.js"
 import { FakeKeyGenerator } from "../../src/testing/fake-keys.js"
+import { FakePods } from "../../src/testing/fake-pods.js"
 import { type MemoryVolume, MemoryVolumeStore } from "../../src/testing/memory-store.js"
 import { RecordingPodEvents } from "../../src/testing/recording-events.js"
 import { RecordingMounter } from "../../src/testing/recording-mounter.js"
@@ -58,6 +59,7 @@ export const testLayer = (options: TestLayerOptions = {}) => {
     options.keys ?? (options.freshKeys === true ? KeyGenerator.layer : FakeKeyGenerator.layer),
     FakeCertificateRequests.layerWith(options.issuers === undefined ? {} : { behaviours: options.issuers }),
     RecordingPodEvents.layer,
+    FakePods.layer,
     Tokens.layer,
     VolumeLocks.layer,
   )
