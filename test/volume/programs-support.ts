@@ -11,6 +11,7 @@ import type { PodInfo } from "../../src/attributes/spec.js"
 import { Config, type DriverConfig } from "../../src/config.js"
 import type { PublishRequest, UnpublishRequest } from "../../src/csi/request.js"
 import type { ServiceAccountToken } from "../../src/csi/token.js"
+import type { Pods } from "../../src/kube/pods.js"
 import { KeyGenerator } from "../../src/pki/keys.js"
 import {
   FakeCertificateRequests,
@@ -48,6 +49,8 @@ export interface TestLayerOptions {
   readonly freshKeys?: boolean
   /** A KeyGenerator of the test's own; wins over `freshKeys`. */
   readonly keys?: Layer.Layer<KeyGenerator>
+  /** A Pods of the test's own instead of FakePods. */
+  readonly pods?: Layer.Layer<Pods>
 }
 
 /** Everything publish, unpublish and recovery need, over fakes. */
@@ -63,7 +66,9 @@ export const testLayer = (options: TestLayerOptions = {}) => {
     Tokens.layer,
     VolumeLocks.layer,
   )
-  return Lifecycle.layer.pipe(Layer.provideMerge(services))
+  // A Pods of the test's own wins over FakePods' (the later service in a merge does).
+  const withPods = options.pods === undefined ? services : Layer.merge(services, options.pods)
+  return Lifecycle.layer.pipe(Layer.provideMerge(withPods))
 }
 
 /**
