@@ -224,16 +224,18 @@ export interface ParsedFlags {
 }
 
 /**
- * The flags as a DriverConfig, or why they cannot work together: gates hold back a
- * volume's certificate after the mount, which only --continue-on-not-ready allows
- * (upstream requires the same).
+ * Why the flags cannot work together, if they cannot: gates hold back a volume's
+ * certificate after the mount, which only --continue-on-not-ready allows (upstream
+ * requires the same).
  */
-export const driverConfigOf = (flags: ParsedFlags): Result.Result<DriverConfig, string> =>
+export const conflictOf = (
+  flags: Pick<ParsedFlags, "podReadinessGate" | "continueOnNotReady">,
+): Result.Result<void, string> =>
   flags.podReadinessGate.length > 0 && !flags.continueOnNotReady
     ? Result.fail(
         "--pod-readiness-gate needs --continue-on-not-ready: a gated volume is mounted at once and gets its certificate when the gates pass",
       )
-    : Result.succeed(toDriverConfig(flags))
+    : Result.void
 
 export const toDriverConfig = (flags: ParsedFlags): DriverConfig => ({
   nodeId: flags.nodeId,

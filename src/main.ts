@@ -14,22 +14,23 @@
  *   peak (8-20 MiB more at a burst's peak; sharing one cost no measurable CPU).
  */
 import { NodeRuntime, NodeServices } from "@effect/platform-node"
-import { Cause, Data, Effect, Exit, Layer, Result } from "effect"
-import { Command } from "effect/cli"
+import { Cause, Effect, Exit, Layer, Result } from "effect"
+import { CliError, Command } from "effect/cli"
 import { driverLayer } from "./app.js"
-import { driverConfigOf, driverFlags } from "./config.js"
+import { conflictOf, driverFlags, toDriverConfig } from "./config.js"
 import { sandboxCommand } from "./testing/sandbox-command.js"
 import { version } from "./version.js"
 
-/** Flags that parse one by one but cannot work together; the message names them. */
-class FlagConflict extends Data.TaggedError("FlagConflict")<{ readonly message: string }> {}
-
 const driver = Command.make("cert-manager-csi-driver", driverFlags, (flags) =>
-  Result.match(driverConfigOf(flags), {
-    onFailure: (message) => Effect.fail(new FlagConflict({ message })),
-    onSuccess: (config) => Layer.launch(driverLayer(config)),
-  }),
+  Layer.launch(driverLayer(toDriverConfig(flags))),
 ).pipe(
+  // Flags that parse one by one but cannot work together: reported like any bad flag.
+  Command.validate((flags) =>
+    Result.match(conflictOf(flags), {
+      onFailure: (message) => Effect.fail(new CliError.ValidationError({ message })),
+      onSuccess: () => Effect.void,
+    }),
+  ),
   Command.withDescription(
     "cert-manager CSI driver: mounts certificates into pods, with keys made on the node.",
   ),

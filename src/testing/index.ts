@@ -34,6 +34,7 @@ export { type RecordedEvent, RecordingPodEvents } from "./recording-events.js"
 export { type FakeMount, type MountCall, type MountOperation, RecordingMounter } from "./recording-mounter.js"
 export type {
   PodInput,
+  PodUpdate,
   RunningSandbox,
   RunSandboxOptions,
   Sandbox,
