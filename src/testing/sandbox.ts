@@ -78,7 +78,10 @@ export interface PodInput {
 export interface PodUpdate {
   /** status.podIPs (status.podIP is the first); [] clears them. One per family, as the API requires. */
   readonly ips?: ReadonlyArray<string>
-  readonly conditions?: ReadonlyArray<{ readonly type: string; readonly status: "True" | "False" | "Unknown" }>
+  readonly conditions?: ReadonlyArray<{
+    readonly type: string
+    readonly status: "True" | "False" | "Unknown"
+  }>
   readonly annotations?: Readonly<Record<string, string | null>>
 }
 
@@ -112,7 +115,11 @@ export interface Sandbox {
   /** Creates a Running pod (as the admin) and returns it, uid included. */
   readonly registerPod: (pod: PodInput) => Effect.Effect<KubeObject, SandboxError>
   /** Changes a pod's IPs, conditions or annotations; invalid IPs fail as the API server refuses them. */
-  readonly updatePod: (namespace: string, name: string, update: PodUpdate) => Effect.Effect<KubeObject, SandboxError>
+  readonly updatePod: (
+    namespace: string,
+    name: string,
+    update: PodUpdate,
+  ) => Effect.Effect<KubeObject, SandboxError>
   /** Deletes a pod; objects it owns (by ownerReferences uid) are collected with DELETED watch events. False if absent. */
   readonly deletePod: (namespace: string, name: string) => Effect.Effect<boolean>
   readonly listCertificateRequests: (namespace?: string) => Effect.Effect<ReadonlyArray<KubeObject>>

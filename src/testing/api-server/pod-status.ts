@@ -12,14 +12,19 @@ import { type ApiError, invalid, type StatusCause } from "./status.js"
 
 const ipsOf = (status: JsonObject): Array<string> => {
   const listed = Array.isArray(status.podIPs)
-    ? status.podIPs.flatMap((entry) => (isJsonObject(entry) && typeof entry.ip === "string" ? [entry.ip] : []))
+    ? status.podIPs.flatMap((entry) =>
+        isJsonObject(entry) && typeof entry.ip === "string" ? [entry.ip] : [],
+      )
     : []
   const single = typeof status.podIP === "string" ? status.podIP : ""
   if (single === "") return listed
   return listed[0] === single ? listed : [single]
 }
 
-export const normalizePodStatus = (def: ResourceDef, pod: KubeObject): Result.Result<KubeObject, ApiError> => {
+export const normalizePodStatus = (
+  def: ResourceDef,
+  pod: KubeObject,
+): Result.Result<KubeObject, ApiError> => {
   if (!isJsonObject(pod.status)) return Result.succeed(pod)
   const { podIP: _ip, podIPs: _ips, ...rest } = pod.status
   const ips = ipsOf(pod.status)
