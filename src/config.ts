@@ -97,12 +97,12 @@ const optionalDurationOf =
       ? Result.succeed(undefined)
       : durationOf(flag, " (0 for none)")(value)
 
-/** A number of at least `min` for `flag`. */
+/** A number for `flag` that `ok` accepts; `what` says which. */
 const numberOf =
-  (flag: string, min: number, what: string) =>
+  (flag: string, ok: (n: number) => boolean, what: string) =>
   (value: string): Result.Result<number, string> => {
     const n = Number(value)
-    return value.trim() !== "" && Number.isFinite(n) && n >= min
+    return value.trim() !== "" && Number.isFinite(n) && ok(n)
       ? Result.succeed(n)
       : Result.fail(`${flag} must be ${what}; got "${value.slice(0, 100)}"`)
   }
@@ -189,12 +189,19 @@ export const driverFlags = {
   gateBackoffFactor: Flag.String("gate-backoff-factor").pipe(
     Flag.withDescription("Each further wait is the previous one times this."),
     Flag.withDefault("2.0"),
-    fromResult(numberOf("--gate-backoff-factor", 0, "a number of at least 0 (0 or 1: no growth)")),
+    // Below 1 the waits would shrink toward a busy loop: refused (0 keeps them constant, as in wait.Backoff).
+    fromResult(
+      numberOf(
+        "--gate-backoff-factor",
+        (n) => n === 0 || n >= 1,
+        "0 or a number of at least 1 (0 or 1: no growth)",
+      ),
+    ),
   ),
   gateBackoffJitter: Flag.String("gate-backoff-jitter").pipe(
     Flag.withDescription("Each wait grows by up to this fraction of itself, at random."),
     Flag.withDefault("0.5"),
-    fromResult(numberOf("--gate-backoff-jitter", 0, "a number of at least 0")),
+    fromResult(numberOf("--gate-backoff-jitter", (n) => n >= 0, "a number of at least 0")),
   ),
   gateBackoffCap: Flag.String("gate-backoff-cap").pipe(
     Flag.withDescription("Longest wait before the jitter; 0 for no cap."),

@@ -26,7 +26,8 @@ describe("gate flags", () => {
     ["--pod-readiness-gate=pod-ip:dualstack", 'invalid --pod-readiness-gate "pod-ip:dualstack"'],
     ["--pod-readiness-gate=pod-label:x", 'unknown type "pod-label"'],
     ["--gate-backoff-cap=-1s", "--gate-backoff-cap must be a positive Go duration"],
-    ["--gate-backoff-factor=fast", "--gate-backoff-factor must be a number"],
+    ["--gate-backoff-factor=fast", "--gate-backoff-factor must be 0 or a number of at least 1"],
+    ["--gate-backoff-factor=0.5", "--gate-backoff-factor must be 0 or a number of at least 1"],
   ])("%s stops the driver at start, saying what is valid", async (flag, message) => {
     const result = await runDriverBinary([...endpoint, "--continue-on-not-ready", flag])
     expect(result.code).not.toBe(0)
