@@ -79,14 +79,14 @@ export interface InformerKind<A extends Named> {
   readonly kind: string
 }
 
-const certificateRequests: InformerKind<CertificateRequest> = {
+export const certificateRequestKind: InformerKind<CertificateRequest> = {
   decode: decodeCertificateRequest,
   resource: "certificaterequests",
   kind: "CertificateRequest",
 }
 
 /** The node's CertificateRequests informer. */
-export const makeInformer = (source: InformerSource) => makeObjectInformer(source, certificateRequests)
+export const makeInformer = (source: InformerSource) => makeObjectInformer(source, certificateRequestKind)
 
 /** An informer over any kind: the same list, watch, resync and backoff for each. */
 export const makeObjectInformer = <A extends Named>(source: InformerSource, kind: InformerKind<A>) =>

@@ -9,12 +9,10 @@
  * event for that UID, or another UID under the same name (a StatefulSet's
  * replacement), means that pod will not come back.
  */
-import { Watch } from "@kubernetes/client-node"
 import { Context, Effect, Layer, Option, type Queue, type Scope } from "effect"
 import { Config } from "../config.js"
-import { Health } from "../observability/health.js"
-import { apiErrorOf, KubeClient } from "./client.js"
-import { type Change, type Informer, listResultOf, makeObjectInformer, watchStream } from "./informer.js"
+import type { Change, Informer } from "./informer.js"
+import { makeLiveInformer } from "./live-informer.js"
 import { decodePod, type Pod } from "./pod.js"
 
 export type { Pod } from "./pod.js"
@@ -64,35 +62,13 @@ export class Pods extends Context.Service<
     Pods,
     Effect.gen(function* () {
       const config = yield* Config
-      const kube = yield* KubeClient
-      const health = yield* Health
       const fieldSelector = `spec.nodeName=${config.nodeId}`
-      const watch = new Watch(kube.kubeConfig)
-      const informer = yield* makeObjectInformer(
-        {
-          list: kube
-            .call("list", "pods", () => kube.driver.core.listPodForAllNamespaces({ fieldSelector }))
-            .pipe(Effect.map(listResultOf)),
-          watch: (resourceVersion) =>
-            watchStream(
-              (onEvent, onDone) =>
-                watch.watch(
-                  "/api/v1/pods",
-                  { fieldSelector, resourceVersion, allowWatchBookmarks: true },
-                  onEvent,
-                  onDone,
-                ),
-              (cause) => apiErrorOf("watch", "pods", cause),
-            ),
-        },
-        podKind,
-      )
-      yield* health.register({
-        name: "pod-watch",
-        kind: "readiness",
-        run: Effect.flatMap(informer.synced, (ok) =>
-          ok ? Effect.void : Effect.fail("not synced with the API server (list or watch failing)"),
-        ),
+      const informer = yield* makeLiveInformer({
+        kind: podKind,
+        path: "/api/v1/pods",
+        selector: { fieldSelector },
+        list: (clients) => clients.core.listPodForAllNamespaces({ fieldSelector }),
+        check: "pod-watch",
       })
       return podsOf(informer)
     }),
