@@ -81,6 +81,8 @@ export const awaitReadiness = Effect.fn("awaitReadiness")(function* (volumeId: s
     Effect.gen(function* () {
       // Subscribed before the first look, so no change falls between the two.
       const changes = yield* pods.changesOf(ref.namespace, ref.name)
+      // Until the node's pods are listed, nothing can be judged (at start, every volume would say so).
+      yield* pods.firstSync
       let step = 0
       let told: string | undefined
       while (true) {
@@ -96,7 +98,9 @@ export const awaitReadiness = Effect.fn("awaitReadiness")(function* (volumeId: s
         const message = clip(
           `waiting to request a certificate until the pod passes its readiness gates: ${now.unmet.join("; ")}`,
         )
-        if (message !== told) {
+        // A pod not on the watch yet is usually its ADDED event still on the way: said only if it lasts.
+        const settled = now.pod !== undefined || step > 0
+        if (settled && message !== told) {
           yield* Effect.logInfo("waiting for readiness gates").pipe(Effect.annotateLogs({ unmet: now.unmet }))
           yield* events.record(ref, { type: "Normal", reason: "WaitingForReadinessGates", message })
           told = message

@@ -133,6 +133,25 @@ describe("readiness gates", () => {
     }).pipe(Effect.provide(gated({ readinessGates: [netReady] })), fixedRandom(0.5)),
   )
 
+  it.effect("a pod the watch has not shown yet is said only once it lasts past the first backoff step", () =>
+    Effect.gen(function* () {
+      const id = newVolumeId()
+      yield* publish(publishRequest(id))
+      yield* settle
+      assert.deepStrictEqual(yield* gateEvents, [], "usually its ADDED event is on the way")
+      yield* TestClock.adjust("2 seconds")
+      yield* settle
+      const events = yield* gateEvents
+      assert.strictEqual(events.length, 1)
+      assert.include(events[0]?.message ?? "", "the pod is not (yet) among this node's pods")
+      yield* putPod({ ips: ["10.0.0.7"] })
+      yield* eventually(
+        Effect.map(submittedCount, (n) => n === 1),
+        "the request once the pod shows up",
+      )
+    }).pipe(Effect.provide(gated({ readinessGates: [anyIp] })), fixedRandom(0.5)),
+  )
+
   it.effect("a pod of another UID under the name does not open the gates", () =>
     Effect.gen(function* () {
       const pods = yield* FakePods
