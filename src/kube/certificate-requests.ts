@@ -9,6 +9,7 @@ import { Context, Effect, Layer, Option, Queue, type Redacted } from "effect"
 import { formatGoDuration } from "../attributes/duration.js"
 import type { CertificateSpec, PodInfo } from "../attributes/spec.js"
 import { Config } from "../config.js"
+import { requestUsages } from "../pki/usages.js"
 import { type CertificateRequest, describeConditions, outcomeOf } from "./certificate-request.js"
 import { KubeClient } from "./client.js"
 import { type KubeApiError, RequestDenied, RequestFailed, type RequestName } from "./errors.js"
@@ -149,7 +150,7 @@ const requestBody = (nodeId: string, input: SubmitInput) => ({
     issuerRef: input.spec.issuerRef,
     duration: formatGoDuration(input.spec.duration),
     isCA: input.spec.isCA,
-    usages: input.spec.usages,
+    usages: requestUsages(input.spec.usages),
   },
 })
 

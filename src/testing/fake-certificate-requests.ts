@@ -23,6 +23,7 @@ import {
   type SubmitInput,
 } from "../kube/certificate-requests.js"
 import { KubeApiError, type RequestName } from "../kube/errors.js"
+import { requestUsages } from "../pki/usages.js"
 import type { KubeObject } from "./api-server/objects.js"
 import { defaultBehaviours, IssuerBehaviour } from "./issuer/behaviour.js"
 import { type CertificateAuthority, generateCa } from "./issuer/ca.js"
@@ -244,7 +245,7 @@ const makeFake = (options: FakeCertificateRequestsOptions) =>
               issuerRef: input.spec.issuerRef,
               duration: formatGoDuration(input.spec.duration),
               isCA: input.spec.isCA,
-              usages: input.spec.usages,
+              usages: requestUsages(input.spec.usages),
             },
           },
           request: { metadata: request, spec: { issuerRef: input.spec.issuerRef } },
