@@ -21,6 +21,7 @@ export {
   type SubmittedRequest,
 } from "./fake-certificate-requests.js"
 export { FakeKeyGenerator } from "./fake-keys.js"
+export { type FakePodChange, type FakePodInput, FakePods } from "./fake-pods.js"
 export { type BadAnswer, badAnswerIssuers, defaultBehaviours, IssuerBehaviour } from "./issuer/behaviour.js"
 export type { CaInput, CaSigner, CertificateAuthority, ServingCertificate } from "./issuer/ca.js"
 export { CaError, generateCa, issueServingCertificate, loadCa } from "./issuer/ca.js"
@@ -40,6 +41,7 @@ export {
 } from "./recording-mounter.js"
 export type {
   PodInput,
+  PodUpdate,
   RunningSandbox,
   RunSandboxOptions,
   Sandbox,

@@ -8,7 +8,12 @@
  * deadline comes first: issuance continues and kubelet's retry joins it.
  */
 import { Clock, Duration, Effect, Option } from "effect"
-import { parseAttributes } from "../attributes/index.js"
+import {
+  needsContinueOnNotReady,
+  parseAttributes,
+  podIpAttributes,
+  withStandInIps,
+} from "../attributes/index.js"
 import { Config } from "../config.js"
 import type { PublishRequest } from "../csi/request.js"
 import { CertificateRequests } from "../kube/certificate-requests.js"
@@ -32,7 +37,13 @@ const defaultWait = Duration.seconds(115)
 export const publish = Effect.fn("publish")(
   function* (request: PublishRequest) {
     const config = yield* Config
-    const spec = yield* parseAttributes(request.attributes, request.pod, request.volumeMountGroup)
+    // The pod has no IP yet when kubelet mounts: such a volume is checked with stand-ins and issued later.
+    const ipAttributes = podIpAttributes(request.attributes)
+    if (ipAttributes.length > 0 && !config.continueOnNotReady) {
+      return yield* needsContinueOnNotReady(ipAttributes)
+    }
+    const pod = ipAttributes.length > 0 ? withStandInIps(request.pod) : request.pod
+    const spec = yield* parseAttributes(request.attributes, pod, request.volumeMountGroup)
     if (config.useTokenRequest && request.token === undefined) return yield* new TokenMissing()
     yield* checkTarget(request.targetPath, "publish")
     const locks = yield* VolumeLocks

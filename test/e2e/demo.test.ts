@@ -65,6 +65,15 @@ describe("npm run demo", () => {
     expect(result.stdout).toContain("cannot mount")
   })
 
+  it("--pod-ip shows a certificate carrying the pod's addresses, which arrived after the mount", () => {
+    const result = run([], ["--pod-ip"])
+    expectVerified(result)
+    expect(result.stdout).toContain("files in the volume: none yet")
+    expect(result.stdout).toContain("CertificateRequests: 0")
+    expect(result.stdout).toMatch(/the certificate arrived after the mount: \d+ ms after the addresses/)
+    expect(result.stdout).toContain("IP Address:10.244.0.7, IP Address:FD00:10:244:0:0:0:0:7")
+  })
+
   it("--renew shows one renewal replacing the files", () => {
     const result = run([], ["--renew"])
     expectVerified(result)

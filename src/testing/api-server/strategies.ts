@@ -9,6 +9,7 @@ import { Result } from "effect"
 import { KeyUsages } from "../../attributes/spec.js"
 import { csrCauses } from "./csr-admission.js"
 import { compact, isJsonObject, type JsonObject, jsonEqual, type KubeObject } from "./objects.js"
+import { normalizePodStatus } from "./pod-status.js"
 import type { ResourceDef } from "./resources.js"
 import { type ApiError, invalid, type StatusCause, webhookDenied } from "./status.js"
 import type { UserInfo } from "./users.js"
@@ -232,5 +233,6 @@ export const prepareForStatusUpdate = (
 ): Result.Result<KubeObject, ApiError> => {
   const { status: _old, ...rest } = old
   const result: KubeObject = next.status === undefined ? rest : { ...rest, status: next.status }
+  if (def.resource === "pods") return normalizePodStatus(def, result)
   return def.resource === "certificaterequests" ? validateApproval(result, old) : Result.succeed(result)
 }
