@@ -9,6 +9,7 @@ import { CsiServer } from "./csi/server.js"
 import { CertificateRequests } from "./kube/certificate-requests.js"
 import { KubeClient } from "./kube/client.js"
 import { PodEvents } from "./kube/events.js"
+import { Pods } from "./kube/pods.js"
 import { Health } from "./observability/health.js"
 import { MetricsServer } from "./observability/http.js"
 import { loggingLayer } from "./observability/logging.js"
@@ -33,7 +34,7 @@ export const driverLayer = (config: DriverConfig, overrides: Overrides = {}) => 
   const mounter = overrides.mounter ?? Mounter.layer
   // The data root must be a tmpfs before the store writes anything there.
   const storage = VolumeStore.layer.pipe(Layer.provide(DataRoot), Layer.provideMerge(mounter))
-  const kube = Layer.mergeAll(CertificateRequests.layer, PodEvents.layer).pipe(
+  const kube = Layer.mergeAll(CertificateRequests.layer, PodEvents.layer, Pods.layer).pipe(
     Layer.provide(overrides.kubeClient ?? KubeClient.layer),
   )
   const services = Layer.mergeAll(storage, kube, KeyGenerator.layer, Tokens.layer, VolumeLocks.layer)

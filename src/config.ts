@@ -5,8 +5,11 @@
  * Helm chart's `unix://plugin/csi.sock` and `--data-root=csi-data-dir` keep working.
  */
 import * as path from "node:path"
-import { Context, Layer, type LogLevel, Option, Result, Schema } from "effect"
+import { Context, type Duration, Layer, type LogLevel, Option, Result, Schema } from "effect"
 import { Flag } from "effect/cli"
+import { parseGoDuration, parseGoNanos } from "./attributes/duration.js"
+import type { GateBackoff } from "./gates/backoff.js"
+import { parseGate, type ReadinessGate } from "./gates/gates.js"
 
 export type LogFormat = "json" | "text"
 
@@ -25,6 +28,10 @@ export interface DriverConfig {
   readonly kubeconfig: string | undefined
   readonly logLevel: LogLevel.LogLevel
   readonly logFormat: LogFormat
+  /** `--pod-readiness-gate`s: every one must pass for a volume's pod before its certificate is requested. */
+  readonly readinessGates?: ReadonlyArray<ReadinessGate>
+  /** `--gate-backoff-*`: how often a gated volume looks again when no pod change woke it. */
+  readonly gateBackoff?: GateBackoff
 }
 
 export class Config extends Context.Service<Config, DriverConfig>()("csi/Config") {
@@ -71,6 +78,34 @@ export const metricsAddressOf = (value: string): Result.Result<DriverConfig["met
   const host = (match[1] ?? "").replace(/^\[(.*)\]$/, "$1")
   return Result.succeed({ host: host === "" ? "0.0.0.0" : host, port })
 }
+
+/** A positive Go duration for `flag`. */
+const durationOf =
+  (flag: string, zero = "") =>
+  (value: string): Result.Result<Duration.Duration, string> =>
+    Result.mapError(
+      parseGoDuration(value),
+      () =>
+        `${flag} must be a positive Go duration such as 500ms, 1s or 1m30s${zero}; got "${value.slice(0, 100)}"`,
+    )
+
+/** A Go duration for `flag` where 0 means none. */
+const optionalDurationOf =
+  (flag: string) =>
+  (value: string): Result.Result<Duration.Duration | undefined, string> =>
+    Result.getOrElse(parseGoNanos(value), () => -1n) === 0n
+      ? Result.succeed(undefined)
+      : durationOf(flag, " (0 for none)")(value)
+
+/** A number for `flag` that `ok` accepts; `what` says which. */
+const numberOf =
+  (flag: string, ok: (n: number) => boolean, what: string) =>
+  (value: string): Result.Result<number, string> => {
+    const n = Number(value)
+    return value.trim() !== "" && Number.isFinite(n) && ok(n)
+      ? Result.succeed(n)
+      : Result.fail(`${flag} must be ${what}; got "${value.slice(0, 100)}"`)
+  }
 
 const fromResult = <A>(parse: (value: string) => Result.Result<A, string>) =>
   Flag.filterMap(
@@ -139,6 +174,40 @@ export const driverFlags = {
     Flag.withDescription("Log line format."),
     Flag.withDefault("json"),
   ),
+  podReadinessGate: Flag.String("pod-readiness-gate").pipe(
+    Flag.withDescription(
+      "Request a volume's certificate only once its pod passes this gate (repeatable, all must pass): pod-ip:any|ipv4|ipv6, pod-condition:<Type>[=<Status>], pod-annotation:<key>. Needs --continue-on-not-ready.",
+    ),
+    fromResult(parseGate),
+    Flag.atLeast(0),
+  ),
+  gateBackoffDuration: Flag.String("gate-backoff-duration").pipe(
+    Flag.withDescription("First wait before a volume blocked by its readiness gates looks again."),
+    Flag.withDefault("1s"),
+    fromResult(durationOf("--gate-backoff-duration")),
+  ),
+  gateBackoffFactor: Flag.String("gate-backoff-factor").pipe(
+    Flag.withDescription("Each further wait is the previous one times this."),
+    Flag.withDefault("2.0"),
+    // Below 1 the waits would shrink toward a busy loop: refused (0 keeps them constant, as in wait.Backoff).
+    fromResult(
+      numberOf(
+        "--gate-backoff-factor",
+        (n) => n === 0 || n >= 1,
+        "0 or a number of at least 1 (0 or 1: no growth)",
+      ),
+    ),
+  ),
+  gateBackoffJitter: Flag.String("gate-backoff-jitter").pipe(
+    Flag.withDescription("Each wait grows by up to this fraction of itself, at random."),
+    Flag.withDefault("0.5"),
+    fromResult(numberOf("--gate-backoff-jitter", (n) => n >= 0, "a number of at least 0")),
+  ),
+  gateBackoffCap: Flag.String("gate-backoff-cap").pipe(
+    Flag.withDescription("Longest wait before the jitter; 0 for no cap."),
+    Flag.withDefault("10s"),
+    fromResult(optionalDurationOf("--gate-backoff-cap")),
+  ),
 } as const
 
 export interface ParsedFlags {
@@ -154,7 +223,26 @@ export interface ParsedFlags {
   readonly kubeconfig: Option.Option<string>
   readonly logLevel: LogLevel.LogLevel
   readonly logFormat: LogFormat
+  readonly podReadinessGate: ReadonlyArray<ReadinessGate>
+  readonly gateBackoffDuration: Duration.Duration
+  readonly gateBackoffFactor: number
+  readonly gateBackoffJitter: number
+  readonly gateBackoffCap: Duration.Duration | undefined
 }
+
+/**
+ * Why the flags cannot work together, if they cannot: gates hold back a volume's
+ * certificate after the mount, which only --continue-on-not-ready allows (upstream
+ * requires the same).
+ */
+export const conflictOf = (
+  flags: Pick<ParsedFlags, "podReadinessGate" | "continueOnNotReady">,
+): Result.Result<void, string> =>
+  flags.podReadinessGate.length > 0 && !flags.continueOnNotReady
+    ? Result.fail(
+        "--pod-readiness-gate needs --continue-on-not-ready: a gated volume is mounted at once and gets its certificate when the gates pass",
+      )
+    : Result.void
 
 export const toDriverConfig = (flags: ParsedFlags): DriverConfig => ({
   nodeId: flags.nodeId,
@@ -169,4 +257,11 @@ export const toDriverConfig = (flags: ParsedFlags): DriverConfig => ({
   kubeconfig: Option.getOrUndefined(flags.kubeconfig),
   logLevel: flags.logLevel,
   logFormat: flags.logFormat,
+  readinessGates: flags.podReadinessGate,
+  gateBackoff: {
+    duration: flags.gateBackoffDuration,
+    factor: flags.gateBackoffFactor,
+    jitter: flags.gateBackoffJitter,
+    cap: flags.gateBackoffCap,
+  },
 })

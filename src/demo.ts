@@ -3,8 +3,9 @@
  * sandbox (Kubernetes API + CA issuer), the driver on a temporary socket and data
  * root, and a kubelet-like client that mounts the seed page's example pod; prints
  * the files, the certificate and its CertificateRequest; with `--renew`, watches one
- * renewal replace the files. Cleans up (unpublish, stop) and exits 0, or non-zero
- * with the reason.
+ * renewal replace the files; with `--pod-ip`, the certificate carries the pod's
+ * addresses, which it gets after the mount. Cleans up (unpublish, stop) and exits 0,
+ * or non-zero with the reason.
  */
 import { execFile } from "node:child_process"
 import * as fs from "node:fs/promises"
@@ -17,16 +18,19 @@ import type { DriverConfig } from "./config.js"
 import { makeClient, volumeFor } from "./demo/client.js"
 import { mountMode, reexecInPrivateNamespace } from "./demo/namespace.js"
 import { PlainDirectoryMounter } from "./demo/plain-mounter.js"
+import { assignIpsAndAwaitCertificate, podIpAttributes } from "./demo/pod-ip.js"
 import { readMounted, showCertificate, showFiles, showRequest } from "./demo/show.js"
 import { makeSandbox } from "./testing/sandbox.js"
 
 const renew = process.argv.includes("--renew")
+const podIp = process.argv.includes("--pod-ip")
 
 const attributes: Record<string, string> = {
   "csi.cert-manager.io/issuer-name": "ca-issuer",
   "csi.cert-manager.io/issuer-kind": "Issuer",
   "csi.cert-manager.io/dns-names": "${POD_NAME}.${POD_NAMESPACE}.svc.cluster.local",
   ...(renew ? { "csi.cert-manager.io/duration": "30s", "csi.cert-manager.io/renew-before": "24s" } : {}),
+  ...(podIp ? podIpAttributes : {}),
 }
 
 const unmount = (target: string) =>
@@ -64,7 +68,8 @@ const demo = Effect.gen(function* () {
     driverName: "csi.cert-manager.io",
     dataRoot: path.join(dir, "csi-data-dir"),
     useTokenRequest: false,
-    continueOnNotReady: false,
+    // ${POD_IPS} is known only after the mount: the volume mounts at once and is issued later.
+    continueOnNotReady: podIp,
     metricsAddress: undefined,
     kubeApiQps: 50,
     kubeApiBurst: 100,
@@ -75,7 +80,11 @@ const demo = Effect.gen(function* () {
   yield* Layer.build(driverLayer(config, mode === "real" ? {} : { mounter: PlainDirectoryMounter }))
   yield* Console.log(`  serving CSI on unix://${config.socketPath}`)
 
-  const registered = yield* sandbox.registerPod({ namespace: "sandbox", name: "my-csi-app" })
+  const registered = yield* sandbox.registerPod({
+    namespace: "sandbox",
+    name: "my-csi-app",
+    nodeName: config.nodeId,
+  })
   const pod = { name: "my-csi-app", namespace: "sandbox", uid: String(registered.metadata.uid) }
   const volume = volumeFor(path.join(dir, "kubelet"), pod, "tls")
   yield* Effect.promise(() => fs.mkdir(path.dirname(volume.targetPath), { recursive: true }))
@@ -86,6 +95,7 @@ const demo = Effect.gen(function* () {
   const started = Date.now()
   yield* client.publish(volume, pod, attributes)
   yield* Console.log(`  mounted in ${Date.now() - started} ms`)
+  if (podIp) yield* assignIpsAndAwaitCertificate(sandbox, pod, volume.targetPath, started)
   yield* showFiles(volume.targetPath)
   const read = Effect.all([
     readMounted(volume.targetPath, "tls.crt"),

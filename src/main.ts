@@ -14,16 +14,23 @@
  *   peak (8-20 MiB more at a burst's peak; sharing one cost no measurable CPU).
  */
 import { NodeRuntime, NodeServices } from "@effect/platform-node"
-import { Cause, Effect, Exit, Layer } from "effect"
-import { Command } from "effect/cli"
+import { Cause, Effect, Exit, Layer, Result } from "effect"
+import { CliError, Command } from "effect/cli"
 import { driverLayer } from "./app.js"
-import { driverFlags, toDriverConfig } from "./config.js"
+import { conflictOf, driverFlags, toDriverConfig } from "./config.js"
 import { sandboxCommand } from "./testing/sandbox-command.js"
 import { version } from "./version.js"
 
 const driver = Command.make("cert-manager-csi-driver", driverFlags, (flags) =>
   Layer.launch(driverLayer(toDriverConfig(flags))),
 ).pipe(
+  // Flags that parse one by one but cannot work together: reported like any bad flag.
+  Command.validate((flags) =>
+    Result.match(conflictOf(flags), {
+      onFailure: (message) => Effect.fail(new CliError.ValidationError({ message })),
+      onSuccess: () => Effect.void,
+    }),
+  ),
   Command.withDescription(
     "cert-manager CSI driver: mounts certificates into pods, with keys made on the node.",
   ),

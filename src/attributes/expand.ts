@@ -1,21 +1,50 @@
 /**
  * `${VAR}` expansion in attribute values, with Go's `os.Expand` semantics exactly
  * (upstream expands with it, so manifests must keep meaning the same thing), over
- * the mounting pod's identity. Unknown variables are collected, not dropped silently.
+ * the mounting pod's identity and, once it has them, its IPs. Unknown variables are
+ * collected, not dropped silently.
  */
 import { Result } from "effect"
 import type { PodInfo } from "./spec.js"
 
 /** The variables a value may use, in the order messages list them. */
-export const VariableNames = ["POD_NAME", "POD_NAMESPACE", "POD_UID", "SERVICE_ACCOUNT_NAME"] as const
+export const VariableNames = [
+  "POD_NAME",
+  "POD_NAMESPACE",
+  "POD_UID",
+  "SERVICE_ACCOUNT_NAME",
+  "POD_IP",
+  "POD_IPS",
+] as const
 export type VariableName = (typeof VariableNames)[number]
 
-export const variablesOf = (pod: PodInfo): Readonly<Record<VariableName, string>> => ({
+/** The variables from the pod's status: kubelet mounts before the pod has an IP, so they come later. */
+export const PodIpVariables: ReadonlyArray<VariableName> = ["POD_IP", "POD_IPS"]
+
+/**
+ * The pod's variables. `${POD_IP}` is status.podIP and `${POD_IPS}` all of status.podIPs,
+ * comma-separated (so it adds one entry per address to a list); both exist only once
+ * the pod's IPs are known.
+ */
+export const variablesOf = (pod: PodInfo): Readonly<Partial<Record<VariableName, string>>> => ({
   POD_NAME: pod.name,
   POD_NAMESPACE: pod.namespace,
   POD_UID: pod.uid,
   SERVICE_ACCOUNT_NAME: pod.serviceAccountName,
+  ...(pod.ips === undefined || pod.ips.length === 0
+    ? {}
+    : { POD_IP: pod.ips[0] ?? "", POD_IPS: pod.ips.join(",") }),
 })
+
+/** The variable names `s` refers to, each once. */
+export const variablesIn = (s: string): ReadonlyArray<string> => {
+  const names = new Set<string>()
+  goExpand(s, (name) => {
+    names.add(name)
+    return ""
+  })
+  return [...names]
+}
 
 // Go's isShellSpecialVar: these name a variable on their own, as in shells.
 const isSpecial = (c: string | undefined): boolean => c !== undefined && "*#$@!?-0123456789".includes(c)
@@ -65,12 +94,13 @@ export const goExpand = (s: string, mapping: (name: string) => string): string =
  */
 export const expand = (
   s: string,
-  variables: Readonly<Record<string, string>>,
+  variables: Readonly<Partial<Record<string, string>>>,
 ): Result.Result<string, ReadonlyArray<string>> => {
   // A Set keeps the order of appearance and finds repeats in constant time.
   const unknown = new Set<string>()
   const expanded = goExpand(s, (name) => {
-    if (Object.hasOwn(variables, name)) return variables[name]!
+    const value = Object.hasOwn(variables, name) ? variables[name] : undefined
+    if (value !== undefined) return value
     unknown.add(name)
     return ""
   })

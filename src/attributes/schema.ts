@@ -15,8 +15,11 @@ import { KeyUsages } from "./spec.js"
 import { nearest } from "./suggest.js"
 import * as V from "./values.js"
 
-/** The attributes whose values may use `${VAR}`s of the pod (as upstream expands them). */
-const ExpandableKeys: ReadonlyArray<K.AttributeKey> = [
+/**
+ * The attributes whose values may use `${VAR}`s of the pod: upstream's, plus `ip-sans`
+ * (for `${POD_IP}` and `${POD_IPS}`).
+ */
+export const ExpandableKeys: ReadonlyArray<K.AttributeKey> = [
   K.CommonNameKey,
   K.LiteralSubjectKey,
   K.OrganizationsKey,
@@ -27,6 +30,7 @@ const ExpandableKeys: ReadonlyArray<K.AttributeKey> = [
   K.StreetAddressesKey,
   K.PostalCodesKey,
   K.DnsNamesKey,
+  K.IpSansKey,
   K.UriSansKey,
 ]
 
@@ -50,7 +54,7 @@ const unknownVariables = (raw: string, names: ReadonlyArray<string>, quote: Quot
 /** Expands the `${VAR}`s of the expandable attributes with the pod's `variables`. */
 export const expandVariables = (
   raw: Readonly<Partial<Record<K.AttributeKey, string>>>,
-  variables: Readonly<Record<string, string>>,
+  variables: Readonly<Partial<Record<string, string>>>,
   quote: Quote,
 ): Expansion => {
   const values: Partial<Record<K.AttributeKey, string>> = { ...raw }
@@ -114,7 +118,7 @@ export const makeAttributesSchema = (quote: Quote) => {
     <A>(parse: (raw: string, quote: Quote) => V.Checked<A>) =>
     (raw: string) =>
       parse(raw, quote)
-  // Split after expansion: no variable's value holds a comma.
+  // Split after expansion: only ${POD_IPS} holds commas, and each address is an entry of its own.
   const subjectList = attribute(StringList, (raw) => Result.map(V.text(raw), V.escapedList), joinEscaped)
 
   return Schema.Struct({

@@ -104,4 +104,9 @@ export interface PodInfo {
   readonly namespace: string
   readonly uid: string
   readonly serviceAccountName: string
+  /**
+   * The pod's IPs (status.podIPs) as the pod watch last showed them, for `${POD_IP}` and
+   * `${POD_IPS}`; kubelet does not send them, so absent until an issuance records them.
+   */
+  readonly ips?: ReadonlyArray<string>
 }

@@ -6,17 +6,30 @@
 import { Effect } from "effect"
 import { Config } from "../config.js"
 import type { NodeHandlers } from "../gen/csi/v1/Node.js"
+import type { NodePublishVolumeRequest__Output } from "../gen/csi/v1/NodePublishVolumeRequest.js"
+import type { NodeUnpublishVolumeRequest__Output } from "../gen/csi/v1/NodeUnpublishVolumeRequest.js"
 import { Volumes } from "../volume/volumes.js"
-import { type Runner, unary } from "./bridge.js"
+import { type CallContext, type Runner, unary } from "./bridge.js"
 import { Unimplemented } from "./errors.js"
 import { decodePublish, decodeUnpublish } from "./request.js"
+
+/** What NodePublishVolume and NodeUnpublishVolume run, without the gRPC glue (tests run them too). */
+export const volumePrograms = (dataRoot: string, volumes: Volumes["Service"], useTokenRequest = false) => ({
+  publish: (request: NodePublishVolumeRequest__Output, call: CallContext) =>
+    decodePublish(request, call, dataRoot, { useTokenRequest }).pipe(
+      Effect.flatMap(volumes.publish),
+      Effect.as({}),
+    ),
+  unpublish: (request: NodeUnpublishVolumeRequest__Output, call: CallContext) =>
+    decodeUnpublish(request, call, dataRoot).pipe(Effect.flatMap(volumes.unpublish), Effect.as({})),
+})
 
 const unimplemented = (run: Runner, method: string) =>
   unary(run, method, () => Effect.fail(new Unimplemented({ method })))
 
 export const nodeHandlers = Effect.fnUntraced(function* (run: Runner) {
   const config = yield* Config
-  const volumes = yield* Volumes
+  const programs = volumePrograms(config.dataRoot, yield* Volumes, config.useTokenRequest)
   return {
     NodeGetInfo: unary(run, "NodeGetInfo", () =>
       Effect.succeed({ node_id: config.nodeId, max_volumes_per_node: "0", accessible_topology: null }),
@@ -25,12 +38,8 @@ export const nodeHandlers = Effect.fnUntraced(function* (run: Runner) {
       // VOLUME_MOUNT_GROUP makes kubelet pass the pod's fsGroup, so files can be group-readable.
       Effect.succeed({ capabilities: [{ rpc: { type: "VOLUME_MOUNT_GROUP" as const } }] }),
     ),
-    NodePublishVolume: unary(run, "NodePublishVolume", (request, call) =>
-      decodePublish(request, call, config).pipe(Effect.flatMap(volumes.publish), Effect.as({})),
-    ),
-    NodeUnpublishVolume: unary(run, "NodeUnpublishVolume", (request, call) =>
-      decodeUnpublish(request, call).pipe(Effect.flatMap(volumes.unpublish), Effect.as({})),
-    ),
+    NodePublishVolume: unary(run, "NodePublishVolume", programs.publish),
+    NodeUnpublishVolume: unary(run, "NodeUnpublishVolume", programs.unpublish),
     NodeStageVolume: unimplemented(run, "NodeStageVolume"),
     NodeUnstageVolume: unimplemented(run, "NodeUnstageVolume"),
     NodeGetVolumeStats: unimplemented(run, "NodeGetVolumeStats"),

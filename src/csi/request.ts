@@ -18,11 +18,13 @@ import { joinWithin } from "../bounded.js"
 import type { NodePublishVolumeRequest__Output } from "../gen/csi/v1/NodePublishVolumeRequest.js"
 import type { NodeUnpublishVolumeRequest__Output } from "../gen/csi/v1/NodeUnpublishVolumeRequest.js"
 import type { CallContext } from "./bridge.js"
+import { quoteCut, targetPathProblem } from "./target-path.js"
 import { type ServiceAccountToken, tokenFor } from "./token.js"
 
 export class InvalidRequest extends Schema.TaggedError<InvalidRequest>()("InvalidRequest", {
   problems: Schema.Array(Schema.String),
 }) {
+  /** The first problems that fit, then how many more there are. */
   override get message(): string {
     return joinWithin(this.problems, { separator: "; ", noun: "problem" })
   }
@@ -59,37 +61,71 @@ const required = (value: string, field: string, problems: Array<string>) => {
   if (value === "") problems.push(`${field} is required`)
 }
 
+const targetPathProblems = (targetPath: string, dataRoot: string, problems: Array<string>) => {
+  const problem = targetPathProblem(targetPath, [dataRoot])
+  if (problem !== undefined) problems.push(problem)
+}
+
+/**
+ * The access modes of a volume published once, on one node. Kubelet sends SINGLE_NODE_WRITER
+ * for an inline ephemeral volume (its ReadWriteOnce, for drivers without the
+ * SINGLE_NODE_MULTI_WRITER capability, which we do not advertise); SINGLE_NODE_READER_ONLY
+ * describes exactly what we serve (always read-only), so other COs may ask for it. The
+ * MULTI_NODE modes promise sharing across nodes that a per-pod tmpfs cannot give, and the
+ * spec leaves SINGLE_NODE_SINGLE_WRITER / SINGLE_NODE_MULTI_WRITER to plugins that
+ * advertise SINGLE_NODE_MULTI_WRITER, so a CO must not send them to us.
+ */
+const acceptedAccessModes: ReadonlySet<string> = new Set(["SINGLE_NODE_WRITER", "SINGLE_NODE_READER_ONLY"])
+
+const capabilityProblems = (
+  capability: NodePublishVolumeRequest__Output["volume_capability"],
+  problems: Array<string>,
+) => {
+  if (capability === null) {
+    problems.push("volume_capability is required")
+    return
+  }
+  if (capability.access_type === "block") {
+    problems.push(
+      "volume_capability asks for a block volume: block volumes are not supported; mount the volume as a filesystem (volumes[].csi in the pod spec)",
+    )
+  } else if (capability.access_type !== "mount") {
+    problems.push(
+      "volume_capability has no access type: it must be mount (a filesystem volume, as kubelet sends for volumes[].csi in the pod spec)",
+    )
+  }
+  // An enum value this proto does not know arrives as its number.
+  const mode = String(capability.access_mode?.mode ?? "UNKNOWN")
+  if (!acceptedAccessModes.has(mode)) {
+    problems.push(
+      `volume_capability.access_mode ${mode === "UNKNOWN" ? "is required" : `${quoteCut(mode, 40)} is not supported`}: use SINGLE_NODE_WRITER (what kubelet sends for an inline ephemeral volume) or SINGLE_NODE_READER_ONLY; the volume is per pod, on one node`,
+    )
+  }
+}
+
 /** Volume ids name directories under the data root: kubelet's are `csi-<sha256>`. */
 const volumeIdProblems = (volumeId: string, problems: Array<string>) => {
   required(volumeId, "volume_id", problems)
   if (volumeId !== "" && (!/^[A-Za-z0-9._-]{1,200}$/.test(volumeId) || /^\.\.?$/.test(volumeId))) {
-    problems.push(`volume_id "${volumeId.slice(0, 64)}" must be 1-200 letters, digits, '.', '_' or '-'`)
+    problems.push(`volume_id ${quoteCut(volumeId, 64)} must be 1-200 letters, digits, '.', '_' or '-'`)
   }
 }
 
+/** `dataRoot` is --data-root: no target may overlap it. */
 export const decodePublish = (
   request: NodePublishVolumeRequest__Output,
   call: CallContext,
+  dataRoot: string,
   options: { readonly useTokenRequest: boolean } = { useTokenRequest: true },
 ): Effect.Effect<PublishRequest, InvalidRequest> => {
   const problems: Array<string> = []
   volumeIdProblems(request.volume_id, problems)
-  required(request.target_path, "target_path", problems)
+  targetPathProblems(request.target_path, dataRoot, problems)
   const capability = request.volume_capability
-  if (capability === null) {
-    problems.push("volume_capability is required")
-  } else {
-    if (capability.access_type === "block") {
-      problems.push(
-        "block volumes are not supported: mount the volume as a filesystem (volumes[].csi in the pod spec)",
-      )
-    }
-    const mode = capability.access_mode?.mode ?? "UNKNOWN"
-    if (mode === "UNKNOWN") problems.push("volume_capability.access_mode is required")
-  }
+  capabilityProblems(capability, problems)
   if (!request.readonly && capability !== null) {
     problems.push(
-      "the volume must be mounted read-only: set readOnly: true on the csi volume in the pod spec",
+      "readonly is false: the volume must be mounted read-only; set readOnly: true on the csi volume in the pod spec",
     )
   }
   const context = request.volume_context
@@ -130,10 +166,11 @@ export const decodePublish = (
 export const decodeUnpublish = (
   request: NodeUnpublishVolumeRequest__Output,
   call: CallContext,
+  dataRoot: string,
 ): Effect.Effect<UnpublishRequest, InvalidRequest> => {
   const problems: Array<string> = []
   volumeIdProblems(request.volume_id, problems)
-  required(request.target_path, "target_path", problems)
+  targetPathProblems(request.target_path, dataRoot, problems)
   return problems.length > 0
     ? Effect.fail(new InvalidRequest({ problems }))
     : Effect.succeed({

@@ -7,7 +7,8 @@ import * as fs from "node:fs/promises"
 import * as path from "node:path"
 import { Effect, Layer } from "effect"
 import { MountError, reasonOf } from "../volume/errors.js"
-import { Mounter } from "../volume/mounter.js"
+import { inspectPath } from "../volume/inspect.js"
+import { leftAlone, Mounter, unbound } from "../volume/mounter.js"
 
 const attempt = <A>(operation: string, target: string, f: () => Promise<A>) =>
   Effect.tryPromise({
@@ -35,6 +36,37 @@ const bindReadOnly = (source: string, target: string) =>
     yield* attempt("symlink", target, () => fs.symlink(source, target))
   })
 
+const linksTo = (target: string) =>
+  Effect.promise(() =>
+    fs.readlink(target).then(
+      (to) => path.resolve(path.dirname(target), to),
+      () => undefined,
+    ),
+  )
+
+/** A symlink of ours plays a mount point: a directory, where the kubelet's target is. */
+const inspect = (target: string) =>
+  Effect.gen(function* () {
+    if (!(yield* isLink(target))) return yield* inspectPath(target)
+    const parent = yield* inspectPath(path.dirname(target))
+    return {
+      resolved: path.join(parent.resolved, path.basename(target)),
+      kind: "directory" as const,
+      what: "a directory",
+    }
+  })
+
+/** Removes the symlink when it points at `source`; leaves anything else. */
+const unbind = (source: string, target: string) =>
+  Effect.gen(function* () {
+    const to = yield* linksTo(target)
+    if (to === undefined)
+      return (yield* inspectPath(target)).kind === "missing" ? unbound : leftAlone("not ours")
+    if (to !== path.resolve(source)) return leftAlone(`a symbolic link to ${to}`)
+    yield* attempt("unlink", target, () => fs.rm(target, { force: true }))
+    return unbound
+  })
+
 export const PlainDirectoryMounter = Layer.succeed(
   Mounter,
   Mounter.of({
@@ -42,8 +74,10 @@ export const PlainDirectoryMounter = Layer.succeed(
       attempt("mkdir", dir, () => fs.mkdir(dir, { recursive: true, mode: 0o700 })).pipe(Effect.asVoid),
     bindReadOnly,
     prepareBind: (source, target) => Effect.succeed(bindReadOnly(source, target)),
-    unmount: (target) => attempt("unlink", target, () => fs.rm(target, { force: true })),
+    unbind,
+    inspect,
     isMountPoint: isLink,
+    isBound: (source, target) => Effect.map(linksTo(target), (to) => to === path.resolve(source)),
     // Symlinks cannot be listed by path; the demo starts on an empty data root anyway.
     mountPoints: Effect.succeed(new Set<string>()),
   }),

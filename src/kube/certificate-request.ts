@@ -47,42 +47,87 @@ export type Outcome =
   | { readonly _tag: "Denied"; readonly reason: string; readonly message: string }
   | { readonly _tag: "Failed"; readonly reason: string; readonly message: string }
 
+/**
+ * Reasons the driver gives when `Ready=True` breaks cert-manager's contract, which
+ * is that reason `Issued` means "completed, and `status.certificate` is set", and
+ * that a Ready request is final: waiting longer would never help.
+ */
+export const IssuedWithoutCertificate = "IssuedWithoutCertificate"
+export const CertificateNotBase64 = "CertificateNotBase64"
+
+/** Bounds for text the issuer wrote, before it goes into a message or event. */
+export const maxReason = 128
+export const maxMessage = 512
+const maxConditionsShown = 5
+
+const cut = (text: string, max: number) => (text.length > max ? `${text.slice(0, max)}…` : text)
+
 const conditionOf = (request: CertificateRequest, type: string) =>
   request.status?.conditions?.find((condition) => condition.type === type)
 
-const fromBase64 = (value: string | undefined) => Buffer.from(value ?? "", "base64").toString("utf8")
+const base64 = /^[A-Za-z0-9+/]*={0,2}$/
+
+/** The API server checks `format: byte` fields; a value that is not base64 anyway is not read leniently. */
+const fromBase64 = (value: string | undefined): string | undefined => {
+  const text = value ?? ""
+  if (text.length % 4 !== 0 || !base64.test(text)) return undefined
+  return Buffer.from(text, "base64").toString("utf8")
+}
+
+const finished = (
+  _tag: "Denied" | "Failed",
+  reason: string | undefined,
+  fallback: string,
+  message: string | undefined,
+): Outcome => ({ _tag, reason: cut(reason || fallback, maxReason), message: cut(message ?? "", maxMessage) })
+
+/** Ready=True is final: a certificate, or a failure saying why there is none. */
+const ready = (request: CertificateRequest, condition: Condition): Outcome => {
+  const why = `Ready=True${condition.reason ? ` (${cut(condition.reason, maxReason)})` : ""}`
+  if ((request.status?.certificate ?? "") === "") {
+    return finished(
+      "Failed",
+      IssuedWithoutCertificate,
+      "",
+      `the issuer set ${why} but left status.certificate empty`,
+    )
+  }
+  const certificatePem = fromBase64(request.status?.certificate)
+  const caPem = fromBase64(request.status?.ca)
+  if (certificatePem === undefined || caPem === undefined) {
+    const field = certificatePem === undefined ? "status.certificate" : "status.ca"
+    return finished("Failed", CertificateNotBase64, "", `the issuer set ${why} but ${field} is not base64`)
+  }
+  return { _tag: "Issued", certificatePem, caPem }
+}
 
 export const outcomeOf = (request: CertificateRequest): Outcome => {
   const denied = conditionOf(request, "Denied")
-  if (denied?.status === "True") {
-    return { _tag: "Denied", reason: denied.reason ?? "Denied", message: denied.message ?? "" }
-  }
+  if (denied?.status === "True") return finished("Denied", denied.reason, "Denied", denied.message)
   const invalid = conditionOf(request, "InvalidRequest")
-  if (invalid?.status === "True") {
-    return { _tag: "Failed", reason: invalid.reason ?? "InvalidRequest", message: invalid.message ?? "" }
-  }
-  const ready = conditionOf(request, "Ready")
-  if (ready?.status === "True" && (request.status?.certificate ?? "") !== "") {
-    return {
-      _tag: "Issued",
-      certificatePem: fromBase64(request.status?.certificate),
-      caPem: fromBase64(request.status?.ca),
-    }
-  }
-  if (ready?.status === "False" && (ready.reason === "Failed" || ready.reason === "Denied")) {
-    return { _tag: "Failed", reason: ready.reason, message: ready.message ?? "" }
+  if (invalid?.status === "True") return finished("Failed", invalid.reason, "InvalidRequest", invalid.message)
+  const readyCondition = conditionOf(request, "Ready")
+  if (readyCondition?.status === "True") return ready(request, readyCondition)
+  if (
+    readyCondition?.status === "False" &&
+    (readyCondition.reason === "Failed" || readyCondition.reason === "Denied")
+  ) {
+    return finished("Failed", readyCondition.reason, "Failed", readyCondition.message)
   }
   return { _tag: "Pending" }
 }
 
-/** One line for messages: `Approved=True, Ready=False (Pending: waiting on issuer)`. */
+/** At most this much of the conditions goes into a message (an IssuancePending status, an event). */
+export const maxDescription = 1200
+
+/** One line for messages: `Approved=True, Ready=False (Pending: waiting on issuer)`; bounded. */
 export const describeConditions = (request: CertificateRequest | undefined): string => {
   const conditions = request?.status?.conditions ?? []
   if (conditions.length === 0) return "no conditions yet: not approved or picked up by an issuer"
-  return conditions
-    .map((c) => {
-      const why = [c.reason, c.message].filter((part) => part !== undefined && part !== "").join(": ")
-      return `${c.type}=${c.status}${why === "" ? "" : ` (${why})`}`
-    })
-    .join(", ")
+  const shown = conditions.slice(0, maxConditionsShown).map((c) => {
+    const why = [cut(c.reason ?? "", 64), cut(c.message ?? "", 160)].filter((part) => part !== "").join(": ")
+    return `${cut(c.type, 32)}=${cut(c.status, 32)}${why === "" ? "" : ` (${why})`}`
+  })
+  const more = conditions.length - shown.length
+  return cut(`${shown.join(", ")}${more > 0 ? `, and ${more} more` : ""}`, maxDescription)
 }

@@ -5,17 +5,17 @@
  * never polls and never opens a watch of its own.
  */
 import { randomUUID } from "node:crypto"
-import { Watch } from "@kubernetes/client-node"
 import { Context, Effect, Layer, Option, Queue, type Redacted } from "effect"
 import { formatGoDuration } from "../attributes/duration.js"
 import type { CertificateSpec, PodInfo } from "../attributes/spec.js"
 import { Config } from "../config.js"
-import { Health } from "../observability/health.js"
+import { requestUsages } from "../pki/usages.js"
 import { type CertificateRequest, describeConditions, outcomeOf } from "./certificate-request.js"
-import { apiErrorOf, KubeClient } from "./client.js"
+import { KubeClient } from "./client.js"
 import { type KubeApiFailure, RequestDenied, RequestFailed, type RequestName } from "./errors.js"
-import { type Informer, makeInformer, watchStream } from "./informer.js"
+import { certificateRequestKind, type Informer } from "./informer.js"
 import { hashIdentifier, labelsFor, nodeSelector, volumeIdHashLabel } from "./labels.js"
+import { makeLiveInformer } from "./live-informer.js"
 
 export interface SubmitInput {
   readonly name: string
@@ -57,35 +57,14 @@ export class CertificateRequests extends Context.Service<
     Effect.gen(function* () {
       const config = yield* Config
       const kube = yield* KubeClient
-      const health = yield* Health
       const group = { group: "cert-manager.io", version: "v1", plural: "certificaterequests" }
       const labelSelector = nodeSelector(config.nodeId)
-      const watch = new Watch(kube.kubeConfig)
-
-      const informer = yield* makeInformer({
-        list: kube
-          .call("list", "certificaterequests", () =>
-            kube.driver.customObjects.listClusterCustomObject({ ...group, labelSelector }),
-          )
-          .pipe(Effect.map(listResultOf)),
-        watch: (resourceVersion) =>
-          watchStream(
-            (onEvent, onDone) =>
-              watch.watch(
-                "/apis/cert-manager.io/v1/certificaterequests",
-                { labelSelector, resourceVersion, allowWatchBookmarks: true },
-                onEvent,
-                onDone,
-              ),
-            (cause) => apiErrorOf("watch", "certificaterequests", cause),
-          ),
-      })
-      yield* health.register({
-        name: "certificaterequest-watch",
-        kind: "readiness",
-        run: Effect.flatMap(informer.synced, (ok) =>
-          ok ? Effect.void : Effect.fail("not synced with the API server (list or watch failing)"),
-        ),
+      const informer = yield* makeLiveInformer({
+        kind: certificateRequestKind,
+        path: "/apis/cert-manager.io/v1/certificaterequests",
+        selector: { labelSelector },
+        list: (clients) => clients.customObjects.listClusterCustomObject({ ...group, labelSelector }),
+        check: "certificaterequest-watch",
       })
 
       const submit = Effect.fn("CertificateRequests.submit")(function* (input: SubmitInput) {
@@ -171,14 +150,9 @@ const requestBody = (nodeId: string, input: SubmitInput) => ({
     issuerRef: input.spec.issuerRef,
     duration: formatGoDuration(input.spec.duration),
     isCA: input.spec.isCA,
-    usages: input.spec.usages,
+    usages: requestUsages(input.spec.usages),
   },
 })
-
-const listResultOf = (body: unknown) => {
-  const list = body as { items?: ReadonlyArray<unknown>; metadata?: { resourceVersion?: string } } | null
-  return { items: list?.items ?? [], resourceVersion: list?.metadata?.resourceVersion ?? "" }
-}
 
 type RequestFields = RequestName & { readonly issuer: string }
 
@@ -222,7 +196,7 @@ const awaitIssued = (informer: Informer, request: RequestName, issuer: string) =
         if (decided !== undefined) return yield* decided
         const change = yield* Queue.take(changes)
         if (change._tag === "Delete") return yield* deletedBeforeIssued(fields)
-        current = change.request
+        current = change.object
       }
     }),
   )

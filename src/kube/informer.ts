@@ -1,9 +1,9 @@
 /**
- * One shared list+watch over the CertificateRequests labelled with this node's
- * hash, kept as an in-memory cache that every waiting volume reads and subscribes
- * to — no polling and no watch per volume. List, then watch from the list's
- * resourceVersion; re-watch from the last seen version when a stream ends cleanly;
- * re-list on 410 Gone or any watch error, with backoff while the API is away.
+ * One shared list+watch over one kind of object (this node's CertificateRequests,
+ * this node's pods), kept as an in-memory cache that every waiting volume reads and
+ * subscribes to — no polling and no watch per volume. List, then watch from the
+ * list's resourceVersion; re-watch from the last seen version when a stream ends
+ * cleanly; re-list on 410 Gone or any watch error, with backoff while the API is away.
  */
 import { Cause, Deferred, Duration, Effect, Option, Queue, Ref, Result, type Scope, Stream } from "effect"
 import { cappedBackoff } from "../backoff.js"
@@ -26,26 +26,39 @@ export interface InformerSource {
   readonly watch: (resourceVersion: string) => Stream.Stream<WatchEvent, KubeApiFailure>
 }
 
-export type Change =
-  | { readonly _tag: "Upsert"; readonly request: CertificateRequest }
-  | { readonly _tag: "Delete"; readonly request: CertificateRequest }
+/** What the cache holds: anything with a namespaced name (and a version, when the API gave one). */
+export interface Named {
+  readonly metadata: {
+    readonly namespace: string
+    readonly name: string
+    readonly resourceVersion?: string | undefined
+  }
+}
 
-export interface Informer {
-  readonly get: (namespace: string, name: string) => Effect.Effect<Option.Option<CertificateRequest>>
-  readonly all: Effect.Effect<ReadonlyArray<CertificateRequest>>
+export type Change<A extends Named = CertificateRequest> =
+  | { readonly _tag: "Upsert"; readonly object: A }
+  | { readonly _tag: "Delete"; readonly object: A }
+
+export interface Informer<A extends Named = CertificateRequest> {
+  readonly get: (namespace: string, name: string) => Effect.Effect<Option.Option<A>>
+  readonly all: Effect.Effect<ReadonlyArray<A>>
   /**
-   * Changes to one request, from now on, for as long as the scope lasts. Subscribe before
-   * reading the cache, so no change falls between the two. Only that request's waiters
+   * Changes to one object, from now on, for as long as the scope lasts. Subscribe before
+   * reading the cache, so no change falls between the two. Only that object's waiters
    * are woken: a burst of waiters costs no more than one.
    */
   readonly changesOf: (
     namespace: string,
     name: string,
-  ) => Effect.Effect<Queue.Dequeue<Change>, never, Scope.Scope>
+  ) => Effect.Effect<Queue.Dequeue<Change<A>>, never, Scope.Scope>
+  /** Changes to every object, from now on, for as long as the scope lasts. */
+  readonly changes: Effect.Effect<Queue.Dequeue<Change<A>>, never, Scope.Scope>
   /** Listed, and the watch has not failed since. */
   readonly synced: Effect.Effect<boolean>
   /** Completes once the first list has filled the cache. */
   readonly firstSync: Effect.Effect<void>
+  /** Whether the first list has filled the cache. */
+  readonly listed: Effect.Effect<boolean>
 }
 
 export const keyOf = (namespace: string, name: string) => `${namespace}/${name}`
@@ -57,19 +70,40 @@ class Relist {
 
 const retrySchedule = cappedBackoff("200 millis", "10 seconds")
 
-export const makeInformer = (source: InformerSource) =>
+/** How to read one kind of object off the API: its decoder, and its names for logs and metrics. */
+export interface InformerKind<A extends Named> {
+  readonly decode: (raw: unknown) => Result.Result<A, unknown>
+  /** Plural resource name, the `resource` label of the watch-restart metric. */
+  readonly resource: string
+  /** Singular kind, in log lines. */
+  readonly kind: string
+}
+
+export const certificateRequestKind: InformerKind<CertificateRequest> = {
+  decode: decodeCertificateRequest,
+  resource: "certificaterequests",
+  kind: "CertificateRequest",
+}
+
+/** The node's CertificateRequests informer. */
+export const makeInformer = (source: InformerSource) => makeObjectInformer(source, certificateRequestKind)
+
+/** An informer over any kind: the same list, watch, resync and backoff for each. */
+export const makeObjectInformer = <A extends Named>(source: InformerSource, kind: InformerKind<A>) =>
   Effect.gen(function* () {
-    const cache = new Map<string, CertificateRequest>()
-    const subscribers = new Map<string, Set<Queue.Queue<Change>>>()
-    const notify = (change: Change) =>
+    const cache = new Map<string, A>()
+    const subscribers = new Map<string, Set<Queue.Queue<Change<A>>>>()
+    const everything = new Set<Queue.Queue<Change<A>>>()
+    const notify = (change: Change<A>) =>
       Effect.sync(() => {
-        const key = keyOf(change.request.metadata.namespace, change.request.metadata.name)
+        const key = keyOf(change.object.metadata.namespace, change.object.metadata.name)
         for (const queue of subscribers.get(key) ?? []) Queue.offerUnsafe(queue, change)
+        for (const queue of everything) Queue.offerUnsafe(queue, change)
       })
     const changesOf = (namespace: string, name: string) =>
       Effect.acquireRelease(
         Effect.gen(function* () {
-          const queue = yield* Queue.unbounded<Change>()
+          const queue = yield* Queue.unbounded<Change<A>>()
           const key = keyOf(namespace, name)
           subscribers.set(key, (subscribers.get(key) ?? new Set()).add(queue))
           return queue
@@ -82,44 +116,49 @@ export const makeInformer = (source: InformerSource) =>
             if (set?.size === 0) subscribers.delete(key)
           }),
       )
+    const changes = Effect.acquireRelease(
+      Effect.tap(Queue.unbounded<Change<A>>(), (queue) => Effect.sync(() => everything.add(queue))),
+      (queue) => Effect.sync(() => everything.delete(queue)),
+    )
     const synced = yield* Ref.make(false)
     const resourceVersion = yield* Ref.make("")
     const listedOnce = yield* Deferred.make<void>()
 
-    const decode = (raw: unknown): Option.Option<CertificateRequest> => {
-      const decoded = decodeCertificateRequest(raw)
+    const decode = (raw: unknown): Option.Option<A> => {
+      const decoded = kind.decode(raw)
       return Result.isSuccess(decoded) ? Option.some(decoded.success) : Option.none()
     }
 
-    const upsert = (request: CertificateRequest) => {
-      cache.set(keyOf(request.metadata.namespace, request.metadata.name), request)
-      return notify({ _tag: "Upsert", request })
+    const upsert = (object: A) => {
+      cache.set(keyOf(object.metadata.namespace, object.metadata.name), object)
+      return notify({ _tag: "Upsert", object })
     }
-    const remove = (request: CertificateRequest) => {
-      cache.delete(keyOf(request.metadata.namespace, request.metadata.name))
-      return notify({ _tag: "Delete", request })
+    const remove = (object: A) => {
+      cache.delete(keyOf(object.metadata.namespace, object.metadata.name))
+      return notify({ _tag: "Delete", object })
     }
+    const restarted = watchRestarted(kind.resource)
 
     const relist = Effect.gen(function* () {
       const listed = yield* source.list.pipe(
         Effect.tapError((error) =>
           Ref.set(synced, false).pipe(
-            Effect.andThen(Effect.logWarning("listing CertificateRequests failed", error)),
+            Effect.andThen(Effect.logWarning(`listing ${kind.resource} failed`, error)),
           ),
         ),
         Effect.retry(retrySchedule),
       )
       const seen = new Set<string>()
       for (const raw of listed.items) {
-        const request = decode(raw)
-        if (Option.isNone(request)) {
-          yield* Effect.logWarning("ignoring a CertificateRequest that does not decode")
+        const object = decode(raw)
+        if (Option.isNone(object)) {
+          yield* Effect.logWarning(`ignoring a ${kind.kind} that does not decode`)
           continue
         }
-        seen.add(keyOf(request.value.metadata.namespace, request.value.metadata.name))
-        yield* upsert(request.value)
+        seen.add(keyOf(object.value.metadata.namespace, object.value.metadata.name))
+        yield* upsert(object.value)
       }
-      for (const [key, request] of [...cache]) if (!seen.has(key)) yield* remove(request)
+      for (const [key, object] of [...cache]) if (!seen.has(key)) yield* remove(object)
       yield* Ref.set(resourceVersion, listed.resourceVersion)
       yield* Ref.set(synced, true)
       yield* Deferred.succeed(listedOnce, undefined)
@@ -131,30 +170,30 @@ export const makeInformer = (source: InformerSource) =>
           // 410 Gone (or any error event): our resourceVersion is too old; start over.
           return yield* Effect.fail(new Relist())
         }
-        const request = decode(event.object)
-        if (Option.isNone(request)) {
+        const object = decode(event.object)
+        if (Option.isNone(object)) {
           if (event.type !== "BOOKMARK")
-            yield* Effect.logWarning(`ignoring a ${event.type} event that does not decode`)
+            yield* Effect.logWarning(`ignoring a ${kind.kind} ${event.type} event that does not decode`)
           const version = bookmarkVersion(event.object)
           if (version !== undefined) yield* Ref.set(resourceVersion, version)
           return
         }
-        const version = request.value.metadata.resourceVersion
+        const version = object.value.metadata.resourceVersion
         if (version !== undefined) yield* Ref.set(resourceVersion, version)
-        if (event.type === "DELETED") yield* remove(request.value)
-        else if (event.type === "ADDED" || event.type === "MODIFIED") yield* upsert(request.value)
+        if (event.type === "DELETED") yield* remove(object.value)
+        else if (event.type === "ADDED" || event.type === "MODIFIED") yield* upsert(object.value)
       })
 
     // Re-watch from the last version while streams end cleanly; fail with Relist otherwise.
     const watchLoop = Effect.gen(function* () {
       while (true) {
-        yield* watchRestarted
+        yield* restarted
         const from = yield* Ref.get(resourceVersion)
         yield* source.watch(from).pipe(
           Stream.runForEach(handle),
           Effect.catchIf(isKubeApiFailure, (error) =>
             Ref.set(synced, false).pipe(
-              Effect.andThen(Effect.logWarning("CertificateRequest watch failed; re-listing", error)),
+              Effect.andThen(Effect.logWarning(`${kind.kind} watch failed; re-listing`, error)),
               Effect.andThen(Effect.sleep(Duration.seconds(1))),
               Effect.andThen(Effect.fail(new Relist())),
             ),
@@ -166,22 +205,30 @@ export const makeInformer = (source: InformerSource) =>
     const loop = Effect.gen(function* () {
       while (true) {
         yield* relist
-        yield* watchLoop.pipe(Effect.catch(() => watchRestarted))
+        yield* watchLoop.pipe(Effect.catch(() => restarted))
       }
     })
     yield* Effect.forkScoped(
-      loop.pipe(Effect.catchCause((cause) => Effect.logError("informer stopped", cause))),
+      loop.pipe(Effect.catchCause((cause) => Effect.logError(`${kind.kind} informer stopped`, cause))),
     )
 
-    const informer: Informer = {
+    const informer: Informer<A> = {
       get: (namespace, name) => Effect.sync(() => Option.fromNullishOr(cache.get(keyOf(namespace, name)))),
       all: Effect.sync(() => [...cache.values()]),
       changesOf,
+      changes,
       synced: Ref.get(synced),
       firstSync: Deferred.await(listedOnce),
+      listed: Deferred.isDone(listedOnce),
     }
     return informer
   })
+
+/** A list response's items and version, from a custom-object list (JSON) or a typed one (client-node's models). */
+export const listResultOf = (body: unknown): ListResult => {
+  const list = body as { items?: ReadonlyArray<unknown>; metadata?: { resourceVersion?: string } } | null
+  return { items: list?.items ?? [], resourceVersion: list?.metadata?.resourceVersion ?? "" }
+}
 
 const bookmarkVersion = (object: unknown): string | undefined => {
   if (typeof object !== "object" || object === null || !("metadata" in object)) return undefined

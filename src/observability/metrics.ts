@@ -37,7 +37,7 @@ const apiRequests = Metric.counter("certmanager_csi_kube_api_requests_total", {
   incremental: true,
 })
 const watchRestarts = Metric.counter("certmanager_csi_watch_restarts_total", {
-  description: "Times the shared CertificateRequest watch was re-opened or re-listed.",
+  description: "Times a shared watch (CertificateRequests, pods) was re-opened or re-listed, by resource.",
   incremental: true,
 })
 const managedVolumes = Metric.gauge("certmanager_csi_managed_volumes", {
@@ -116,7 +116,8 @@ export const renewalFailed: Effect.Effect<void> = Metric.update(renewalFailures,
 export const apiRequest = (verb: string, status: number): Effect.Effect<void> =>
   Metric.update(Metric.withAttributes(apiRequests, { verb, code: String(status) }), 1)
 
-export const watchRestarted: Effect.Effect<void> = Metric.update(watchRestarts, 1)
+export const watchRestarted = (resource: string): Effect.Effect<void> =>
+  Metric.update(Metric.withAttributes(watchRestarts, { resource }), 1)
 
 export interface VolumeSummary {
   readonly volumes: number

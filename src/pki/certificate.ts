@@ -1,17 +1,24 @@
 /**
- * Checks what an issuer returned before anything is written to the pod: the
- * certificate (and any chain after it) must be parsable PEM, the leaf must carry
- * our key's public key, and the CA bundle, when there is one, must parse too.
+ * Checks what an issuer returned before anything is written to the pod, and
+ * normalizes it. `status.certificate` must be one or more PEM CERTIFICATE blocks
+ * and nothing else (whitespace aside), each exactly one DER certificate; the first
+ * (the leaf) must carry our key's public key and be valid now, by Effect's Clock
+ * (notBefore at most five minutes ahead, for clock skew); when `status.ca` is set
+ * (CERTIFICATE blocks only too), the leaf must chain to one of its certificates
+ * through the other certificates of `status.certificate`, in any order. What passes
+ * is re-encoded: canonical base64, 64-character lines, one newline per block.
  */
 import * as crypto from "node:crypto"
-import { Effect } from "effect"
+import { Clock, Duration, Effect, Result } from "effect"
+import { chainsTo } from "./chain.js"
 import { CertificateInvalid } from "./errors.js"
 import type { PrivateKey } from "./keys.js"
+import { type PemProblem, readPem, writePem } from "./pem.js"
 
 export interface IssuedCertificate {
-  /** As the issuer returned it: the leaf first, then any chain. */
+  /** The leaf first, then any chain, as the issuer ordered them; normalized PEM. */
   readonly certificatePem: string
-  /** As the issuer returned it; "" when the issuer sent no CA. */
+  /** Normalized PEM; "" when the issuer sent no CA. */
   readonly caPem: string
   readonly notBefore: Date
   readonly notAfter: Date
@@ -21,33 +28,91 @@ export interface IssuedCertificate {
   readonly subject: string
 }
 
-const certificateBlock = /-----BEGIN CERTIFICATE-----[\s\S]*?-----END CERTIFICATE-----/g
+type Reason = CertificateInvalid["reason"]
 
-/** Every CERTIFICATE block in a PEM text, parsed; undefined if there is none or one fails. */
-const parseBlocks = (pem: string): ReadonlyArray<crypto.X509Certificate> | undefined => {
-  const blocks = pem.match(certificateBlock) ?? []
-  if (blocks.length === 0) return undefined
-  const parsed: Array<crypto.X509Certificate> = []
-  for (const block of blocks) {
-    const cert = parseCertificate(block)
-    if (cert === undefined) return undefined
-    parsed.push(cert)
-  }
-  return parsed
+/** A real chain has a handful; the bound keeps the chain search small on any input. */
+export const maxCertificates = 32
+/** How far ahead of our clock a notBefore may be: the issuer's clock may run a little fast. */
+export const clockSkew = Duration.minutes(5)
+/** Messages also carry the request's name and the issuer's; this leaves room for both within 2 KiB. */
+const maxDetail = 1024
+
+interface Parsed {
+  readonly der: Uint8Array
+  readonly certificate: crypto.X509Certificate
 }
 
+interface Problem {
+  readonly reason: Reason
+  readonly message: string
+}
+const problem = (reason: Reason, message: string): Problem => ({ reason, message })
+
 // Adapter: the X509Certificate constructor throws on anything it cannot read.
-const parseCertificate = (block: string): crypto.X509Certificate | undefined => {
+const parseDer = (der: Uint8Array): crypto.X509Certificate | undefined => {
   try {
-    return new crypto.X509Certificate(block)
+    return new crypto.X509Certificate(der)
   } catch {
     return undefined
   }
 }
 
+const pemReason: Record<PemProblem["_tag"], Reason> = {
+  Empty: "Empty",
+  ExtraData: "ExtraData",
+  TooManyBlocks: "TooManyCertificates",
+  Malformed: "Unparsable",
+}
+
+/**
+ * The certificates of one field. OpenSSL reads a certificate off the front of its
+ * input and ignores what follows, and accepts some BER: the DER it would write back
+ * must be the block's bytes exactly.
+ */
+const readCertificates = (
+  text: string,
+  field: string,
+  reasonOf: (problem: Reason) => Reason,
+): Result.Result<ReadonlyArray<Parsed>, Problem> => {
+  const blocks = readPem(text, maxCertificates)
+  if (Result.isFailure(blocks)) {
+    return Result.fail(
+      problem(reasonOf(pemReason[blocks.failure._tag]), `${field}: ${blocks.failure.message}`),
+    )
+  }
+  const parsed: Array<Parsed> = []
+  for (const [i, block] of blocks.success.entries()) {
+    if (block.label !== "CERTIFICATE") {
+      return Result.fail(
+        problem(
+          reasonOf("NotCertificate"),
+          `${field}: PEM block ${i + 1} is ${JSON.stringify(block.label)}, not CERTIFICATE`,
+        ),
+      )
+    }
+    const certificate = parseDer(block.der)
+    if (certificate === undefined || !Buffer.from(block.der).equals(certificate.raw)) {
+      return Result.fail(
+        problem(
+          reasonOf("Unparsable"),
+          `${field}: PEM block ${i + 1} is not exactly one DER-encoded X.509 certificate`,
+        ),
+      )
+    }
+    parsed.push({ der: block.der, certificate })
+  }
+  return Result.succeed(parsed)
+}
+
 /** Does the certificate carry the public half of this private key? (OpenSSL's own check, no re-encoding.) */
-export const publicKeyMatches = (certificate: crypto.X509Certificate, key: PrivateKey): boolean =>
-  certificate.checkPrivateKey(key.keyObject)
+export const publicKeyMatches = (certificate: crypto.X509Certificate, key: PrivateKey): boolean => {
+  // Adapter: OpenSSL may throw on a public key it cannot decode; that is no match either.
+  try {
+    return certificate.checkPrivateKey(key.keyObject)
+  } catch {
+    return false
+  }
+}
 
 /** Node prints a subject one RDN per line in DER order, multi-valued ones joined by " + "; an empty subject is undefined. */
 const rfc4514 = (nodeSubject: string | undefined): string =>
@@ -58,36 +123,103 @@ const rfc4514 = (nodeSubject: string | undefined): string =>
     .map((line) => line.replaceAll(" + ", "+"))
     .join(",")
 
-const invalid = (reason: CertificateInvalid["reason"], message: string) =>
-  Effect.fail(new CertificateInvalid({ reason, message }))
+/** A name for messages: quoted, and cut, since an issuer's DN can be any length. */
+const quoteName = (nodeName: string | undefined): string => {
+  const name = rfc4514(nodeName)
+  return JSON.stringify(name.length > 128 ? `${name.slice(0, 128)}…` : name)
+}
 
-/** Validates an issued certificate against our key; never dies on malformed input. */
+const bounded = (message: string) =>
+  message.length > maxDetail ? `${message.slice(0, maxDetail)}…` : message
+
+const normalized = (chain: ReadonlyArray<Parsed>) => chain.map((c) => writePem("CERTIFICATE", c.der)).join("")
+
+const untrusted = (leaf: crypto.X509Certificate, intermediates: number, cas: ReadonlyArray<Parsed>) => {
+  const shown = cas.slice(0, 3).map((ca) => quoteName(ca.certificate.subject))
+  const more = cas.length > shown.length ? ` and ${cas.length - shown.length} more` : ""
+  const via =
+    intermediates === 0
+      ? ""
+      : ` through the ${intermediates === 1 ? "other certificate" : `${intermediates} other certificates`} of status.certificate`
+  return problem(
+    "UntrustedChain",
+    `the certificate (issuer ${quoteName(leaf.issuer)}) does not chain${via} to a certificate of status.ca (${shown.join(", ")}${more})`,
+  )
+}
+
+const iso = (millis: number) => new Date(millis).toISOString()
+
+/** The whole check, on the time `now`; a Problem says what is wrong. */
+const check = (
+  certificatePem: string,
+  caPem: string,
+  key: PrivateKey,
+  now: number,
+): Result.Result<IssuedCertificate, Problem> => {
+  if (certificatePem.trim() === "") {
+    return Result.fail(problem("Empty", "the issuer returned no certificate (status.certificate is empty)"))
+  }
+  const chain = readCertificates(certificatePem, "status.certificate", (reason) => reason)
+  if (Result.isFailure(chain)) return Result.fail(chain.failure)
+  const hasCa = caPem.trim() !== ""
+  const cas = hasCa ? readCertificates(caPem, "status.ca", () => "CaUnparsable") : Result.succeed([])
+  if (Result.isFailure(cas)) return Result.fail(cas.failure)
+  const [leaf, ...intermediates] = chain.success
+  if (leaf === undefined) return Result.fail(problem("Empty", "status.certificate has no certificate"))
+  const certificate = leaf.certificate
+  if (!publicKeyMatches(certificate, key)) {
+    return Result.fail(
+      problem("PublicKeyMismatch", "the issued certificate's public key does not match the private key"),
+    )
+  }
+  const notBefore = certificate.validFromDate.getTime()
+  const notAfter = certificate.validToDate.getTime()
+  if (Number.isNaN(notBefore) || Number.isNaN(notAfter)) {
+    return Result.fail(problem("Unparsable", "the certificate's validity dates cannot be read"))
+  }
+  if (notAfter <= now) {
+    return Result.fail(problem("Expired", `the certificate expired at ${iso(notAfter)} (now: ${iso(now)})`))
+  }
+  if (notBefore > now + Duration.toMillis(clockSkew)) {
+    return Result.fail(
+      problem(
+        "NotYetValid",
+        `the certificate is not valid before ${iso(notBefore)}, more than ${Duration.toMillis(clockSkew) / 60_000} minutes after now (${iso(now)}); check the issuer's clock`,
+      ),
+    )
+  }
+  const anchors = cas.success
+  if (
+    hasCa &&
+    !chainsTo(
+      certificate,
+      intermediates.map((c) => c.certificate),
+      anchors.map((c) => c.certificate),
+    )
+  ) {
+    return Result.fail(untrusted(certificate, intermediates.length, anchors))
+  }
+  return Result.succeed({
+    certificatePem: normalized(chain.success),
+    caPem: normalized(anchors),
+    notBefore: certificate.validFromDate,
+    notAfter: certificate.validToDate,
+    serialNumber: certificate.serialNumber,
+    subject: rfc4514(certificate.subject),
+  })
+}
+
+/** Validates and normalizes an issued certificate for our key; never dies on malformed input. */
 export const checkIssued = Effect.fn("checkIssued")(function* (
   certificatePem: string,
   caPem: string,
   key: PrivateKey,
 ) {
-  if (certificatePem.trim() === "") return yield* invalid("Empty", "the issuer returned no certificate")
-  const chain = parseBlocks(certificatePem)
-  const leaf = chain?.[0]
-  if (leaf === undefined) {
-    return yield* invalid("Unparsable", "the issued certificate is not a parsable PEM certificate")
-  }
-  if (caPem.trim() !== "" && parseBlocks(caPem) === undefined) {
-    return yield* invalid("CaUnparsable", "the issuer's CA is not a parsable PEM certificate bundle")
-  }
-  if (!publicKeyMatches(leaf, key)) {
-    return yield* invalid(
-      "PublicKeyMismatch",
-      "the issued certificate's public key does not match the private key",
-    )
-  }
-  return {
-    certificatePem,
-    caPem: caPem.trim() === "" ? "" : caPem,
-    notBefore: leaf.validFromDate,
-    notAfter: leaf.validToDate,
-    serialNumber: leaf.serialNumber,
-    subject: rfc4514(leaf.subject),
-  } satisfies IssuedCertificate
+  const now = yield* Clock.currentTimeMillis
+  const result = check(certificatePem, caPem, key, now)
+  if (Result.isSuccess(result)) return result.success
+  return yield* new CertificateInvalid({
+    reason: result.failure.reason,
+    message: bounded(result.failure.message),
+  })
 })

@@ -1,8 +1,9 @@
 /**
  * Builds the PKCS#10 certificate signing request sent in a CertificateRequest:
- * subject, SANs and usages from the spec, signed with the pod's key. KeyUsage and
- * ExtendedKeyUsage must equal `spec.usages` exactly, or cert-manager's webhook
- * rejects the CertificateRequest.
+ * subject, SANs and usages from the spec, signed with the pod's key. The extensions are
+ * the ones cert-manager's own `GenerateCSR` writes for the same spec (SAN, KeyUsage,
+ * ExtendedKeyUsage, and BasicConstraints CA:TRUE for a CA), so its webhook and its CA
+ * issuer, which compare the CSR's usages with `spec.usages` and `spec.isCA`, accept it.
  *
  * The whole RFC 2986 structure is encoded with our own DER encoder and signed with
  * `crypto.sign` on libuv's thread pool: a schema-driven ASN.1 library and WebCrypto
@@ -15,7 +16,7 @@ import * as Der from "./der.js"
 import { CsrError } from "./errors.js"
 import type { PrivateKey } from "./keys.js"
 import { subjectFromFields, subjectFromLiteral } from "./subject.js"
-import { KeyUsageBits, toX509Usages } from "./usages.js"
+import { requestUsages, x509UsagesFor } from "./usages.js"
 
 const ExtensionOids = {
   subjectAltName: "2.5.29.17",
@@ -83,20 +84,28 @@ const subjectAltName = (spec: CertificateSpec): Result.Result<Uint8Array | undef
   return Result.succeed(names.length === 0 ? undefined : Der.sequence(...names))
 }
 
-/** The requested extensions in the order we have always sent them: SAN, KU, EKU, BasicConstraints. */
-const extensions = (spec: CertificateSpec): Result.Result<Array<Uint8Array>, CsrError> =>
+/** An empty Name (an RDNSequence with no RDNs) encodes as an empty SEQUENCE. */
+const isEmptyName = (name: Uint8Array): boolean => name.length === 2 && name[0] === 0x30 && name[1] === 0
+
+/**
+ * The requested extensions in cert-manager's order: SAN, KU, EKU, BasicConstraints. The
+ * SAN extension is critical when the subject is empty (RFC 5280 §4.2.1.6): issuers copy it
+ * into the certificate, and strict readers (Java's keytool) refuse a certificate with an
+ * empty subject and a non-critical SAN. Usages are built from the `spec.usages` we send.
+ */
+const extensions = (spec: CertificateSpec, subject: Uint8Array): Result.Result<Array<Uint8Array>, CsrError> =>
   Result.map(subjectAltName(spec), (san) => {
     const out: Array<Uint8Array> = []
-    if (san !== undefined) out.push(Der.extension(ExtensionOids.subjectAltName, false, san))
-    const usages = toX509Usages(spec.usages)
-    if (usages.keyUsages.length > 0) {
-      const flags = usages.keyUsages.reduce((all, name) => all | (1 << KeyUsageBits[name]), 0)
-      out.push(Der.extension(ExtensionOids.keyUsage, true, Der.namedBits(flags)))
+    if (san !== undefined) out.push(Der.extension(ExtensionOids.subjectAltName, isEmptyName(subject), san))
+    const usages = x509UsagesFor(requestUsages(spec.usages), spec.isCA)
+    if (usages.keyUsage !== 0) {
+      out.push(Der.extension(ExtensionOids.keyUsage, true, Der.namedBits(usages.keyUsage)))
     }
     if (usages.extKeyUsages.length > 0) {
       const value = Der.sequence(...usages.extKeyUsages.map(Der.oid))
       out.push(Der.extension(ExtensionOids.extKeyUsage, false, value))
     }
+    // cert-manager writes none for a leaf by default; its CA issuer checks CA:TRUE against spec.isCA
     if (spec.isCA) {
       out.push(Der.extension(ExtensionOids.basicConstraints, true, Der.sequence(Der.boolean(true))))
     }
@@ -168,7 +177,7 @@ const subjectPublicKeyInfo = (key: PrivateKey): Effect.Effect<Uint8Array, CsrErr
 /** Builds a PEM CSR for the spec, signed with the key. */
 export const buildCsr = Effect.fn("buildCsr")(function* (spec: CertificateSpec, key: PrivateKey) {
   const name = yield* Effect.fromResult(subjectName(spec))
-  const exts = yield* Effect.fromResult(extensions(spec))
+  const exts = yield* Effect.fromResult(extensions(spec, name))
   const spki = yield* subjectPublicKeyInfo(key)
   const info = Der.sequence(Der.integer(0), name, spki, attributes(exts))
   const { hash, id } = signatureAlgorithm(key)

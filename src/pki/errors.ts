@@ -22,8 +22,30 @@ export class Pkcs12Error extends Schema.TaggedError<Pkcs12Error>()("Pkcs12Error"
   message: Schema.String,
 }) {}
 
-/** What the issuer handed back is unusable: not PEM, not a certificate, or not for our key. */
+/**
+ * What the issuer handed back is unusable: not PEM certificates only, not for our
+ * key, not valid now, or not signed by the CA it names.
+ */
 export class CertificateInvalid extends Schema.TaggedError<CertificateInvalid>()("CertificateInvalid", {
-  reason: Schema.Literals(["Empty", "Unparsable", "CaUnparsable", "PublicKeyMismatch"]),
+  reason: Schema.Literals([
+    /** `status.certificate` is empty or blank. */
+    "Empty",
+    /** Text other than whitespace before, between or after the PEM blocks. */
+    "ExtraData",
+    /** A PEM block that is not CERTIFICATE (a key, a CSR, …). */
+    "NotCertificate",
+    /** Broken PEM armour, non-canonical base64, or not exactly one DER certificate. */
+    "Unparsable",
+    "TooManyCertificates",
+    /** `status.ca` is not CERTIFICATE blocks only; the message says how. */
+    "CaUnparsable",
+    "PublicKeyMismatch",
+    /** notAfter is not in the future. */
+    "Expired",
+    /** notBefore is more than the allowed clock skew ahead. */
+    "NotYetValid",
+    /** The leaf does not chain to `status.ca` through the intermediates given. */
+    "UntrustedChain",
+  ]),
   message: Schema.String,
 }) {}

@@ -1,7 +1,9 @@
 /**
- * cert-manager's key usage names mapped to X.509: which become bits of the KeyUsage
- * extension and which become ExtendedKeyUsage OIDs. Shared by the CSR we build and
- * by the sandbox issuer that signs it, so both read `spec.usages` the same way.
+ * cert-manager's key usage names mapped to X.509, both ways, with cert-manager's own rules:
+ * what its `pki` package puts in a CSR and a certificate for `spec.usages` and `spec.isCA`
+ * (`KeyUsagesForCertificateOrCertificateRequest`), and what names its webhook reads back
+ * from a CSR (`BuildCertManagerKeyUsages`). Shared by the CSR we build, the `spec.usages`
+ * we send, and the sandbox's webhook and CA issuer, so all of them agree.
  */
 import type { KeyUsage } from "../attributes/spec.js"
 
@@ -48,23 +50,94 @@ const extKeyUsageOf: Partial<Record<KeyUsage, string>> = {
   "netscape sgc": "2.16.840.1.113730.4.1",
 }
 
+/** The single flag of one KeyUsage bit. */
+export const keyUsageFlag = (bit: KeyUsageBit): number => 1 << KeyUsageBits[bit]
+
+/** cert-manager's default `spec.usages`, used when none are given. */
+export const defaultUsages: ReadonlyArray<KeyUsage> = ["digital signature", "key encipherment"]
+
 export interface X509Usages {
-  /** Distinct KeyUsage bits, in RFC order. */
-  readonly keyUsages: ReadonlyArray<KeyUsageBit>
-  /** Distinct ExtendedKeyUsage OIDs, in the order first named. */
+  /** KeyUsage flags: bit n is RFC 5280's bit n (digitalSignature = 1 << 0). */
+  readonly keyUsage: number
+  /** ExtendedKeyUsage OIDs in the order named; repeats stay, as cert-manager keeps them. */
   readonly extKeyUsages: ReadonlyArray<string>
 }
 
-/** Splits cert-manager usage names into KeyUsage bits and ExtendedKeyUsage OIDs. */
-export const toX509Usages = (usages: ReadonlyArray<KeyUsage>): X509Usages => {
-  const bits = new Set<KeyUsageBit>()
-  const oids = new Set<string>()
-  for (const usage of usages) {
+/**
+ * KeyUsage and ExtendedKeyUsage for a spec as cert-manager builds them: the defaults when
+ * no usages are given, `cert sign` added for a CA. Its CA issuer compares a CSR's usages
+ * with these exactly (flags equal, OIDs equal in order), so the CSR must carry the same.
+ */
+export const x509UsagesFor = (usages: ReadonlyArray<KeyUsage>, isCA: boolean): X509Usages => {
+  let keyUsage = isCA ? keyUsageFlag("keyCertSign") : 0
+  const extKeyUsages: Array<string> = []
+  for (const usage of usages.length === 0 ? defaultUsages : usages) {
     const bit = keyUsageOf[usage]
-    if (bit !== undefined) bits.add(bit)
+    if (bit !== undefined) keyUsage |= keyUsageFlag(bit)
     const oid = extKeyUsageOf[usage]
-    if (oid !== undefined) oids.add(oid)
+    if (oid !== undefined) extKeyUsages.push(oid)
   }
-  const keyUsages = [...bits].sort((a, b) => KeyUsageBits[a] - KeyUsageBits[b])
-  return { keyUsages, extKeyUsages: [...oids] }
+  return { keyUsage, extKeyUsages }
+}
+
+/** cert-manager's one name per KeyUsage bit, in bit order, as its webhook reads a CSR back. */
+const keyUsageNames: ReadonlyArray<KeyUsage> = [
+  "digital signature",
+  "content commitment",
+  "key encipherment",
+  "data encipherment",
+  "key agreement",
+  "cert sign",
+  "crl sign",
+  "encipher only",
+  "decipher only",
+]
+
+/** OID → cert-manager's name; "email protection" (not "s/mime") for id-kp-emailProtection. */
+const extKeyUsageNames = new Map<string, string>([
+  ...Object.entries(extKeyUsageOf)
+    .filter(([name]) => name !== "s/mime")
+    .map(([name, oid]) => [oid, name] as [string, string]),
+  // Go's x509 knows these two; cert-manager has no name for them
+  ["1.3.6.1.4.1.311.2.1.22", "unknown"],
+  ["1.3.6.1.4.1.311.61.1.1", "unknown"],
+])
+
+/** The OIDs among these that Go's x509 knows as ExtKeyUsages (the ones cert-manager compares). */
+export const knownExtKeyUsages = (oids: ReadonlyArray<string>): ReadonlyArray<string> =>
+  oids.filter((oid) => extKeyUsageNames.has(oid))
+
+/**
+ * The usage names cert-manager's webhook reads from a CSR's KeyUsage flags and EKU OIDs:
+ * one per set bit in bit order, then one per known OID in order (unknown OIDs are skipped).
+ */
+export const usageNamesOf = (
+  keyUsage: number,
+  extKeyUsages: ReadonlyArray<string>,
+): ReadonlyArray<string> => [
+  ...keyUsageNames.filter((_, bit) => (keyUsage & (1 << bit)) !== 0),
+  ...extKeyUsages.flatMap((oid) => {
+    const name = extKeyUsageNames.get(oid)
+    return name === undefined ? [] : [name]
+  }),
+]
+
+/**
+ * The `spec.usages` we send for a volume's usages: each X.509 meaning once, in the order
+ * first named, with "s/mime" sent as "email protection". cert-manager's webhook reads the
+ * CSR's usages back under one name each and compares them, as a multiset, with
+ * `spec.usages` (only "signing" and "digital signature" count as one): a repeated usage or
+ * "s/mime" would be refused though the certificate asked for is the same.
+ */
+export const requestUsages = (usages: ReadonlyArray<KeyUsage>): ReadonlyArray<KeyUsage> => {
+  const seen = new Set<string>()
+  const out: Array<KeyUsage> = []
+  for (const named of usages) {
+    const usage: KeyUsage = named === "s/mime" ? "email protection" : named
+    const meaning = keyUsageOf[usage] ?? extKeyUsageOf[usage] ?? usage
+    if (seen.has(meaning)) continue
+    seen.add(meaning)
+    out.push(usage)
+  }
+  return out
 }

@@ -23,10 +23,11 @@ import {
   type SubmitInput,
 } from "../kube/certificate-requests.js"
 import { apiFailureOf, type RequestName } from "../kube/errors.js"
+import { requestUsages } from "../pki/usages.js"
 import type { KubeObject } from "./api-server/objects.js"
+import { type Answering, answerFor, makeAuthorities } from "./issuer/answers.js"
 import { defaultBehaviours, IssuerBehaviour } from "./issuer/behaviour.js"
 import { type CertificateAuthority, generateCa } from "./issuer/ca.js"
-import { malformedCertificate, signCertificateRequest } from "./issuer/sign.js"
 
 /** What a test may see of one submitted request: the token only as present or not. */
 export interface SubmittedRequest {
@@ -122,6 +123,7 @@ const makeFake = (options: FakeCertificateRequestsOptions) =>
         ? Effect.orDie(generateCa("fake-certificate-requests CA"))
         : Effect.succeed(options.ca),
     )
+    const authorities = yield* makeAuthorities(ca)
 
     const behaviourOf = (issuer: string) => behaviours.get(issuer) ?? IssuerBehaviour.pending()
 
@@ -133,9 +135,9 @@ const makeFake = (options: FakeCertificateRequestsOptions) =>
         return PubSub.publish<Change>(changes, { _tag: "Upsert", key })
       })
 
-    const sign = (key: string, entry: Entry) =>
+    const answerWith = (key: string, entry: Entry, behaviour: Answering) =>
       Effect.gen(function* () {
-        const result = yield* Effect.result(signCertificateRequest(yield* ca, entry.body))
+        const result = yield* Effect.result(answerFor(authorities, entry.body, behaviour))
         if (Result.isFailure(result)) {
           yield* setStatus(key, { conditions: [approved, ready("False", "Failed", result.failure.message)] })
           return
@@ -171,7 +173,7 @@ const makeFake = (options: FakeCertificateRequestsOptions) =>
               })
               yield* Effect.sleep(delay)
             }
-            return yield* sign(key, entry)
+            return yield* answerWith(key, entry, behaviour)
           }
           case "Deny":
             return yield* setStatus(key, {
@@ -193,11 +195,8 @@ const makeFake = (options: FakeCertificateRequestsOptions) =>
               ],
             })
           case "Malformed":
-            return yield* setStatus(key, {
-              conditions: [approved, ready("True", "Issued", "Certificate fetched from issuer successfully")],
-              certificate: malformedCertificate(),
-              ca: b64(`${(yield* ca).certificatePem.trimEnd()}\n`),
-            })
+          case "BadAnswer":
+            return yield* answerWith(key, entry, behaviour)
           case "Pending":
             return yield* setStatus(key, {
               conditions: [approved, ready("False", "Pending", `Waiting on issuer "${issuer}"`)],
@@ -244,7 +243,7 @@ const makeFake = (options: FakeCertificateRequestsOptions) =>
               issuerRef: input.spec.issuerRef,
               duration: formatGoDuration(input.spec.duration),
               isCA: input.spec.isCA,
-              usages: input.spec.usages,
+              usages: requestUsages(input.spec.usages),
             },
           },
           request: { metadata: request, spec: { issuerRef: input.spec.issuerRef } },

@@ -21,7 +21,8 @@ export {
   type SubmittedRequest,
 } from "./fake-certificate-requests.js"
 export { FakeKeyGenerator } from "./fake-keys.js"
-export { defaultBehaviours, IssuerBehaviour } from "./issuer/behaviour.js"
+export { type FakePodChange, type FakePodInput, FakePods } from "./fake-pods.js"
+export { type BadAnswer, badAnswerIssuers, defaultBehaviours, IssuerBehaviour } from "./issuer/behaviour.js"
 export type { CaInput, CaSigner, CertificateAuthority, ServingCertificate } from "./issuer/ca.js"
 export { CaError, generateCa, issueServingCertificate, loadCa } from "./issuer/ca.js"
 export type { IssuerOptions } from "./issuer/controller.js"
@@ -30,9 +31,17 @@ export type { Issued } from "./issuer/sign.js"
 export { SignFailure, signCertificateRequest } from "./issuer/sign.js"
 export { type MemoryVolume, MemoryVolumeStore, memoryStoreRoot } from "./memory-store.js"
 export { type RecordedEvent, RecordingPodEvents } from "./recording-events.js"
-export { type FakeMount, type MountCall, type MountOperation, RecordingMounter } from "./recording-mounter.js"
+export {
+  changingOperations,
+  type FakeEntry,
+  type FakeMount,
+  type MountCall,
+  type MountOperation,
+  RecordingMounter,
+} from "./recording-mounter.js"
 export type {
   PodInput,
+  PodUpdate,
   RunningSandbox,
   RunSandboxOptions,
   Sandbox,

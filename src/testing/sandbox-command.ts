@@ -1,10 +1,11 @@
 /**
  * `cert-manager-csi-driver sandbox [--port N] [--kubeconfig-out FILE] [--ca-out DIR]`:
  * the embedded Kubernetes API and CA issuer, for trying the driver without a cluster.
+ * The sandbox (API server, CA issuer, @peculiar/x509) is imported only when this
+ * subcommand runs: the driver binary on every node never loads it.
  */
 import { Effect, Option } from "effect"
 import { Command, Flag } from "effect/cli"
-import { runSandbox } from "./sandbox.js"
 
 export const sandboxCommand = Command.make(
   "sandbox",
@@ -24,13 +25,17 @@ export const sandboxCommand = Command.make(
   },
   (flags) =>
     Effect.scoped(
-      runSandbox({
-        ...Option.match(flags.port, { onNone: () => ({}), onSome: (port) => ({ port }) }),
-        ...Option.match(flags.kubeconfigOut, {
-          onNone: () => ({}),
-          onSome: (kubeconfigOut) => ({ kubeconfigOut }),
-        }),
-        ...Option.match(flags.caOut, { onNone: () => ({}), onSome: (caOut) => ({ caOut }) }),
-      }),
+      Effect.flatMap(
+        Effect.promise(() => import("./sandbox.js")),
+        ({ runSandbox }) =>
+          runSandbox({
+            ...Option.match(flags.port, { onNone: () => ({}), onSome: (port) => ({ port }) }),
+            ...Option.match(flags.kubeconfigOut, {
+              onNone: () => ({}),
+              onSome: (kubeconfigOut) => ({ kubeconfigOut }),
+            }),
+            ...Option.match(flags.caOut, { onNone: () => ({}), onSome: (caOut) => ({ caOut }) }),
+          }),
+      ),
     ),
 ).pipe(Command.withDescription("Run an in-process Kubernetes API server and CA issuer to try the driver on."))

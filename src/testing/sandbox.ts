@@ -16,12 +16,14 @@ import { dirname, join, resolve } from "node:path"
 import { Cause, Console, Data, type Duration, Effect, Exit, Option, Predicate, Redacted, Scope } from "effect"
 import { type Faults, ServerControls, type Stats } from "./api-server/controls.js"
 import type { KubeObject } from "./api-server/objects.js"
-import type { StoredResource } from "./api-server/resources.js"
+import { isJsonObject, type JsonObject } from "./api-server/objects.js"
+import { normalizePodStatus } from "./api-server/pod-status.js"
+import { Pods, type StoredResource } from "./api-server/resources.js"
 import { now } from "./api-server/rest.js"
 import { ApiServer } from "./api-server/server.js"
 import { ObjectStore } from "./api-server/store.js"
 import { type NewUser, type ServiceAccountTokenOptions, type UserInfo, Users } from "./api-server/users.js"
-import type { IssuerBehaviour } from "./issuer/behaviour.js"
+import { badAnswerIssuers, type IssuerBehaviour } from "./issuer/behaviour.js"
 import {
   type CaInput,
   type CertificateAuthority,
@@ -43,7 +45,7 @@ export interface SandboxOptions {
   readonly port?: number
   /** Serve HTTPS (default true). kubectl sends bearer tokens only over HTTPS. */
   readonly tls?: boolean
-  /** Issuer behaviours by name, on top of the defaults (ca-issuer, slow-issuer, deny-issuer, fail-issuer, malformed-issuer). */
+  /** Issuer behaviours by name, on top of the defaults (`defaultBehaviours`: ca-issuer, slow-issuer, intermediate-issuer, deny-issuer, fail-issuer, malformed-issuer and one per bad answer). */
   readonly issuers?: Readonly<Record<string, IssuerBehaviour>>
   /** Approve new CertificateRequests automatically (default true). */
   readonly autoApprove?: boolean
@@ -66,6 +68,21 @@ export interface PodInput {
   readonly serviceAccountName?: string
   readonly nodeName?: string
   readonly labels?: Readonly<Record<string, string>>
+}
+
+/**
+ * A change to a pod, as kubelet, the CNI plugin or a controller would make it: each
+ * field given replaces what the pod had (conditions are set by type, others kept; an
+ * annotation set to null is removed).
+ */
+export interface PodUpdate {
+  /** status.podIPs (status.podIP is the first); [] clears them. One per family, as the API requires. */
+  readonly ips?: ReadonlyArray<string>
+  readonly conditions?: ReadonlyArray<{
+    readonly type: string
+    readonly status: "True" | "False" | "Unknown"
+  }>
+  readonly annotations?: Readonly<Record<string, string | null>>
 }
 
 /** Resources the sandbox stores (namespaces are implicit). */
@@ -97,6 +114,12 @@ export interface Sandbox {
   readonly addUser: (token: string, user: NewUser) => Effect.Effect<void>
   /** Creates a Running pod (as the admin) and returns it, uid included. */
   readonly registerPod: (pod: PodInput) => Effect.Effect<KubeObject, SandboxError>
+  /** Changes a pod's IPs, conditions or annotations; invalid IPs fail as the API server refuses them. */
+  readonly updatePod: (
+    namespace: string,
+    name: string,
+    update: PodUpdate,
+  ) => Effect.Effect<KubeObject, SandboxError>
   /** Deletes a pod; objects it owns (by ownerReferences uid) are collected with DELETED watch events. False if absent. */
   readonly deletePod: (namespace: string, name: string) => Effect.Effect<boolean>
   readonly listCertificateRequests: (namespace?: string) => Effect.Effect<ReadonlyArray<KubeObject>>
@@ -125,6 +148,39 @@ export interface Sandbox {
   readonly start: () => Effect.Effect<void, SandboxError>
   /** The CA, for tests that sign or verify themselves. */
   readonly ca: CertificateAuthority
+}
+
+/** The pod after `update`; a condition whose status changes gets `at` as its transition time. */
+const podWith = (pod: KubeObject, update: PodUpdate, at: string): KubeObject => {
+  const status: JsonObject = isJsonObject(pod.status) ? { ...pod.status } : {}
+  if (update.ips !== undefined) {
+    status.podIPs = update.ips.map((ip) => ({ ip }))
+    status.podIP = update.ips[0] ?? ""
+  }
+  if (update.conditions !== undefined) {
+    const conditions = Array.isArray(status.conditions) ? status.conditions.filter(isJsonObject) : []
+    for (const wanted of update.conditions) {
+      const before = conditions.findIndex((c) => c.type === wanted.type)
+      const changed = before < 0 || conditions[before]?.status !== wanted.status
+      const next = {
+        ...(before < 0 ? {} : conditions[before]),
+        type: wanted.type,
+        status: wanted.status,
+        ...(changed ? { lastTransitionTime: at } : {}),
+      }
+      if (before < 0) conditions.push(next)
+      else conditions[before] = next
+    }
+    status.conditions = conditions
+  }
+  const annotations: Record<string, string> = { ...pod.metadata.annotations }
+  for (const [key, value] of Object.entries(update.annotations ?? {})) {
+    if (value === null) delete annotations[key]
+    else annotations[key] = value
+  }
+  const { annotations: _before, ...others } = pod.metadata
+  const metadata = Object.keys(annotations).length === 0 ? others : { ...others, annotations }
+  return { ...pod, metadata, status }
 }
 
 const quote = (s: string): string => JSON.stringify(s)
@@ -268,6 +324,23 @@ export const makeSandbox = (options?: SandboxOptions): Effect.Effect<Sandbox, Sa
         return structuredClone(yield* store.create("pods", object, adminUser))
       }).pipe(orSandboxError("cannot register the pod"))
 
+    const updatePod = (namespace: string, name: string, update: PodUpdate) =>
+      Effect.gen(function* () {
+        const at = yield* now
+        const updated = yield* store.update("pods", namespace, name, (pod) =>
+          normalizePodStatus(Pods, podWith(pod, update, at)),
+        )
+        return structuredClone(updated)
+      }).pipe(
+        Effect.mapError(
+          (error) =>
+            new SandboxError({
+              reason: `cannot update pod ${namespace}/${name}: ${error.status.message}`,
+              cause: error,
+            }),
+        ),
+      )
+
     const listObjects = (resource: SandboxResource, namespace?: string) =>
       Effect.map(store.list(resource, namespace), (l) => structuredClone(l.items))
 
@@ -288,6 +361,7 @@ export const makeSandbox = (options?: SandboxOptions): Effect.Effect<Sandbox, Sa
         Redacted.value(Effect.runSync(users.serviceAccountToken(namespace, name, tokenOptions))),
       addUser: (token, user) => users.add(token, user),
       registerPod,
+      updatePod,
       deletePod: (namespace, name) =>
         Effect.flatMap(now, (ts) =>
           store.remove("pods", namespace, name, ts).pipe(
@@ -377,6 +451,8 @@ const writeFileEffect = (path: string, data: string) =>
     catch: (cause) => new SandboxError({ reason: `cannot write ${path}`, cause }),
   })
 
+const badIssuers = ["malformed-issuer", ...Object.values(badAnswerIssuers)].join(", ")
+
 /** The `sandbox` subcommand: start, write the kubeconfig and ca.crt, say how to use them, run until interrupted. */
 export const runSandbox = (options: RunSandboxOptions): Effect.Effect<never, SandboxError, Scope.Scope> =>
   Effect.gen(function* () {
@@ -399,7 +475,7 @@ export const runSandbox = (options: RunSandboxOptions): Effect.Effect<never, San
     yield* Console.log(
       [
         `Sandbox Kubernetes API listening on ${sb.url} (cert-manager.io/v1 CertificateRequests, pods, events).`,
-        `Issuers: ca-issuer (signs), slow-issuer (signs after 5s), deny-issuer, fail-issuer, malformed-issuer; any other name stays pending.`,
+        `Issuers: ca-issuer (signs), slow-issuer (signs after 5s), intermediate-issuer (signs through an intermediate CA), deny-issuer, fail-issuer; answers the driver must refuse: ${badIssuers}; any other name stays pending.`,
         `Kubeconfig: ${kubeconfigPath} (context "driver" = system:serviceaccount:${driverServiceAccount.namespace}:${driverServiceAccount.name}, context "admin" = kubernetes-admin)`,
         `CA certificate: ${caPath}`,
         "",

@@ -13,16 +13,20 @@ export class StorageError extends Schema.TaggedError<StorageError>()("StorageErr
   }
 }
 
-/** mount/umount failed; the message has the target and what the kernel said. */
+/** mount/umount failed; the message has the target and what the kernel said (both cut: a target may be 4 KiB). */
 export class MountError extends Schema.TaggedError<MountError>()("MountError", {
   operation: Schema.String,
   target: Schema.String,
   reason: Schema.String,
 }) {
   override get message(): string {
-    return `${this.operation} ${this.target}: ${this.reason}`
+    return `${this.operation} ${cut(this.target, 300)}: ${cut(this.reason, 1200)}`
   }
 }
+
+/** `text`, or its first `chars` characters and how much was cut. */
+const cut = (text: string, chars: number) =>
+  text.length <= chars ? text : `${text.slice(0, chars)}… (${text.length - chars} more characters)`
 
 /** Another operation on the same volume did not finish before this call's deadline. */
 export class VolumeBusy extends Schema.TaggedError<VolumeBusy>()("VolumeBusy", {

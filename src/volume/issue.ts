@@ -25,6 +25,9 @@ import { renewalTime } from "./renewal-time.js"
 import { type VolumeMetadata, VolumeStore } from "./store.js"
 import { Tokens } from "./tokens.js"
 
+/** The issuer's name is the pod's to choose, of any length; a message needs only enough of it to recognise. */
+const cut = (text: string, max: number) => (text.length > max ? `${text.slice(0, max)}…` : text)
+
 export interface Issuance {
   readonly requestName: string
   readonly notBefore: string
@@ -52,7 +55,7 @@ export const issue = Effect.fn("issue")(function* (volumeId: string) {
       error._tag === "CertificateInvalid"
         ? new CertificateInvalid({
             reason: error.reason,
-            message: `issuer ${spec.issuerRef.name} answered CertificateRequest ${request.namespace}/${request.name} with an unusable certificate: ${error.message}`,
+            message: `issuer ${cut(spec.issuerRef.name, 253)} answered CertificateRequest ${request.namespace}/${request.name} with an unusable certificate (${error.reason}): ${error.message}`,
           })
         : error,
     ),

@@ -3,6 +3,7 @@
  * keyed by volume id, that issues the first certificate, sleeps on Effect's Clock
  * until the renewal time, renews with `issue` unchanged, and retries failed
  * renewals with capped exponential backoff — never touching the working files.
+ * Every issuance first waits for the pod's readiness gates (`awaitReadiness`).
  * Publish watches the volume's state to know when the first issuance settles.
  */
 import {
@@ -32,6 +33,7 @@ import {
 } from "../observability/metrics.js"
 import { InternalError } from "./errors.js"
 import { type Issuance, issue } from "./issue.js"
+import { awaitReadiness } from "./readiness.js"
 import { VolumeStore } from "./store.js"
 
 export type IssueError = Effect.Error<ReturnType<typeof issue>>
@@ -67,9 +69,10 @@ const sleepUntil = (iso: string) =>
 
 const isSettled = (state: VolumeState) => state._tag !== "Issuing"
 
-/** One issuance, counted by outcome and timed. */
+/** One issuance once the pod is ready for it, counted by outcome and timed from the request. */
 const attempt = (volumeId: string, kind: "first" | "renewal") =>
   Effect.gen(function* () {
+    yield* awaitReadiness(volumeId)
     const started = yield* Clock.currentTimeMillis
     const issuance = yield* issue(volumeId).pipe(
       Effect.tapError((error) => issueAttempt(outcomeOfError(error._tag))),
@@ -113,6 +116,8 @@ const firstIssuance = (
 ) =>
   Effect.gen(function* () {
     const events = yield* PodEvents
+    // A volume held back by its gates says so itself; the pending notice is for the issuer's part.
+    yield* awaitReadiness(volumeId)
     const notice = yield* Effect.forkChild(pendingNotice(volumeId, pod))
     const first = attempt(volumeId, "first").pipe(
       // The event goes first: the waiting publish removes the volume as soon as it sees Failed.
@@ -178,7 +183,11 @@ export class Lifecycle extends Context.Service<
     Lifecycle,
     Effect.gen(function* () {
       const context = yield* Effect.context<
-        Effect.Services<ReturnType<typeof issue>> | VolumeStore | PodEvents | CertificateRequests
+        | Effect.Services<ReturnType<typeof issue>>
+        | Effect.Services<ReturnType<typeof awaitReadiness>>
+        | VolumeStore
+        | PodEvents
+        | CertificateRequests
       >()
       const fibers = yield* FiberMap.make<string>()
       const states = new Map<string, SubscriptionRef.SubscriptionRef<VolumeState>>()

@@ -1,19 +1,22 @@
 /**
  * Mounts on the node: the tmpfs under the data root, the read-only bind of a volume's
- * data/ into the pod's target path, and unmounting it again. The live layer mounts
- * with mount(2) through the native helper (mount-syscalls.ts), or with util-linux
- * `mount`/`umount` through a long-lived shell where the helper cannot load
- * (mount-commands.ts); either way the driver needs CAP_SYS_ADMIN in the host's mount
- * namespace. `/proc/self/mountinfo` says what is mounted where.
+ * data/ into the pod's target path, and taking that bind off again (only that: a mount
+ * the driver did not make is never unmounted, whatever path it is asked about). The
+ * live layer mounts with mount(2) through the native helper (mount-syscalls.ts), or
+ * with util-linux `mount`/`umount` through a long-lived shell where the helper cannot
+ * load (mount-commands.ts); either way the driver needs CAP_SYS_ADMIN in the host's
+ * mount namespace. `/proc/self/mountinfo` says what is mounted where.
  */
 import * as fs from "node:fs/promises"
 import * as path from "node:path"
 import { Context, Effect, Layer, Option, Result, type Scope } from "effect"
+import { quoteCut } from "../csi/target-path.js"
 import { makeCommandShell } from "./command-shell.js"
 import { MountError, reasonOf } from "./errors.js"
+import { hasCode, ifExists, inspectPath, type PathState, resolveExisting } from "./inspect.js"
 import { commandMounts } from "./mount-commands.js"
 import { loadMountAddon, type MountCalls, syscallMounts } from "./mount-syscalls.js"
-import { type MountInfoEntry, mountsAtIn, parseMountInfo } from "./mountinfo.js"
+import { bindRootsOf, isBindOf, type MountInfoEntry, mountsAtIn, parseMountInfo } from "./mountinfo.js"
 
 const mountInfoPath = "/proc/self/mountinfo"
 
@@ -47,16 +50,6 @@ const tryFs = <A>(operation: string, target: string, call: () => Promise<A>) =>
     catch: (cause) => new MountError({ operation, target, reason: reasonOf(cause) }),
   })
 
-/** ENOENT is `none`: the path is not there. */
-const tryFsIfExists = <A>(operation: string, target: string, call: () => Promise<A>) =>
-  tryFs(operation, target, () =>
-    call().then(Option.some<A>, (cause: unknown) =>
-      (cause as NodeJS.ErrnoException | undefined)?.code === "ENOENT"
-        ? Option.none<A>()
-        : Promise.reject(cause),
-    ),
-  )
-
 const makeMounter = (calls: MountCalls): Mounter["Service"] => {
   const readMountInfo = (operation: string, target: string) =>
     tryFs(operation, target, () => fs.readFile(mountInfoPath, "utf8"))
@@ -64,10 +57,10 @@ const makeMounter = (calls: MountCalls): Mounter["Service"] => {
   /** The mounts at `target` (resolved like the kernel shows it), topmost last; none when it does not exist. */
   const mountsOn = (operation: string, target: string) =>
     Effect.gen(function* () {
-      const real = yield* tryFsIfExists(operation, target, () => fs.realpath(path.resolve(target)))
-      if (Option.isNone(real)) return Option.none<{ real: string; mounts: ReadonlyArray<MountInfoEntry> }>()
-      const mounts = mountsAtIn(yield* readMountInfo(operation, target), real.value)
-      return Option.some({ real: real.value, mounts })
+      const real = yield* tryFs(operation, target, () => ifExists(fs.realpath(path.resolve(target))))
+      if (real === undefined) return Option.none<{ real: string; mounts: ReadonlyArray<MountInfoEntry> }>()
+      const mounts = mountsAtIn(yield* readMountInfo(operation, target), real)
+      return Option.some({ real, mounts })
     })
 
   const isMountPoint = Effect.fn("Mounter.isMountPoint")(function* (target: string) {
@@ -75,20 +68,81 @@ const makeMounter = (calls: MountCalls): Mounter["Service"] => {
     return Option.isSome(found) && found.value.mounts.length > 0
   })
 
+  const realpathOf = (operation: string, target: string) =>
+    tryFs(operation, target, () => resolveExisting(path.resolve(target)))
+
+  /** The topmost mount at `realTarget` and whether it is a bind of `realSource`, from one read of the mount table. */
+  const topOf = (operation: string, realSource: string, realTarget: string) =>
+    Effect.map(readMountInfo(operation, realTarget), (text) => {
+      const top = mountsAtIn(text, realTarget).at(-1)
+      return { top, ours: top !== undefined && isBindOf(top, bindRootsOf(text, realSource)) }
+    })
+
+  const isBound = Effect.fn("Mounter.isBound")(function* (source: string, target: string) {
+    const realTarget = yield* realpathOf("isBound", target)
+    return (yield* topOf("isBound", yield* realpathOf("isBound", source), realTarget)).ours
+  })
+
   const mkdirP = (operation: string, target: string, mode: number) =>
     tryFs(operation, target, () => fs.mkdir(target, { recursive: true, mode }))
 
   const prepareBind = Effect.fn("Mounter.prepareBind")(function* (source: string, target: string) {
     yield* mkdirP("bindReadOnly", target, 0o750)
-    const found = yield* mountsOn("bindReadOnly", target)
-    if (Option.isSome(found) && found.value.mounts.length > 0) return Effect.void
-    const realTarget = Option.match(found, { onNone: () => target, onSome: ({ real }) => real })
+    const realTarget = yield* tryFs("bindReadOnly", target, () => fs.realpath(target))
     const realSource = yield* tryFs("bindReadOnly", target, () => fs.realpath(source))
+    if ((yield* topOf("bindReadOnly", realSource, realTarget)).ours) return Effect.void
     return calls.bindReadOnly(realSource, realTarget)
   })
 
+  const unbind = Effect.fn("Mounter.unbind")(function* (source: string, target: string) {
+    const state = yield* inspectPath(target)
+    if (state.kind === "missing") return unbound
+    if (state.kind === "other") return leftAlone(`it is ${state.what}`)
+    const realSource = yield* realpathOf("unbind", source)
+    for (let round = 0; ; round++) {
+      const { top, ours } = yield* topOf("unbind", realSource, state.resolved)
+      if (top === undefined) break
+      if (!ours) {
+        return leftAlone(
+          `something else is mounted there (${top.fsType} from ${quoteCut(top.source, 60)}, root ${quoteCut(top.root, 100)})`,
+        )
+      }
+      if (round >= maxStackedMounts) {
+        return yield* new MountError({
+          operation: "unbind",
+          target,
+          reason: `still a mount point after ${maxStackedMounts} unmounts`,
+        })
+      }
+      yield* calls.unmount(state.resolved).pipe(
+        // lost a race with another unmount: fine as long as ours is not on top now
+        Effect.catch((error) =>
+          Effect.flatMap(topOf("unbind", realSource, state.resolved), ({ ours }) =>
+            ours ? Effect.fail(error) : Effect.void,
+          ),
+        ),
+      )
+    }
+    // rmdir, not rm -rf: anything left inside is not ours to delete
+    return yield* tryFs("unbind", target, () =>
+      fs.rmdir(state.resolved).then(
+        () => unbound,
+        (cause: unknown) =>
+          hasCode(cause, "ENOENT")
+            ? unbound
+            : hasCode(cause, "ENOTEMPTY", "EEXIST")
+              ? leftAlone("the directory is not empty")
+              : hasCode(cause, "EBUSY", "ENOTDIR")
+                ? leftAlone(`it changed while being unmounted (${reasonOf(cause)})`)
+                : Promise.reject(cause),
+      ),
+    )
+  })
+
   return Mounter.of({
+    inspect: inspectPath,
     isMountPoint,
+    isBound,
 
     mountPoints: readMountInfo("mountPoints", mountInfoPath).pipe(
       Effect.map((text) => new Set(parseMountInfo(text).map((entry) => entry.mountPoint))),
@@ -104,44 +158,40 @@ const makeMounter = (calls: MountCalls): Mounter["Service"] => {
 
     prepareBind,
     bindReadOnly: (source, target) => Effect.flatten(prepareBind(source, target)),
-
-    unmount: Effect.fn("Mounter.unmount")(function* (target: string) {
-      for (let round = 0; yield* isMountPoint(target); round++) {
-        if (round >= maxStackedMounts) {
-          return yield* new MountError({
-            operation: "unmount",
-            target,
-            reason: `still a mount point after ${maxStackedMounts} unmounts`,
-          })
-        }
-        yield* calls.unmount(target).pipe(
-          // lost a race with another unmount: fine as long as nothing is mounted there now
-          Effect.catch((error) =>
-            Effect.flatMap(isMountPoint(target), (mounted) => (mounted ? Effect.fail(error) : Effect.void)),
-          ),
-        )
-      }
-      // rmdir, not rm -rf: anything left inside is not ours to delete
-      yield* tryFsIfExists("unmount", target, () => fs.rmdir(target))
-    }),
+    unbind,
   })
 }
+
+/** What `unbind` did: the target is gone (or never was), or something not ours stays there, and why. */
+export type Unbound = { readonly _tag: "Unbound" } | { readonly _tag: "LeftAlone"; readonly reason: string }
+
+export const unbound: Unbound = { _tag: "Unbound" }
+export const leftAlone = (reason: string): Unbound => ({ _tag: "LeftAlone", reason })
 
 export class Mounter extends Context.Service<
   Mounter,
   {
     /** mkdir -p; mounts a tmpfs (mode 0700) unless `path` already is a tmpfs mount point. */
     readonly ensureTmpfs: (path: string) => Effect.Effect<void, MountError>
-    /** mkdir -p target (0750); unless it is already a mount point, bind `source` there read-only. */
+    /** mkdir -p target (0750); unless a bind of `source` is on top there already, bind `source` read-only. */
     readonly bindReadOnly: (source: string, target: string) => Effect.Effect<void, MountError>
     /**
      * bindReadOnly in two steps, so the first can overlap other work: make the target and
      * resolve and check both paths now; the effect returned mounts (nothing, when the
-     * target was a mount point already).
+     * bind was there already).
      */
     readonly prepareBind: (source: string, target: string) => PreparedBind
-    /** Unmounts every mount stacked on `target`, then removes the (empty) directory; idempotent. */
-    readonly unmount: (target: string) => Effect.Effect<void, MountError>
+    /**
+     * Takes binds of `source` off `target`, topmost first, then removes `target` if it is
+     * an empty directory; idempotent. A bind of `source` is a tmpfs mount whose mounted root
+     * is `source` on its tmpfs (or on an earlier tmpfs at the same place). Anything else
+     * there (another mount on top, a file, a directory with contents) is left alone.
+     */
+    readonly unbind: (source: string, target: string) => Effect.Effect<Unbound, MountError>
+    /** Whether the topmost mount at `target` is a bind of `source`. */
+    readonly isBound: (source: string, target: string) => Effect.Effect<boolean, MountError>
+    /** What is at `path` and where it resolves to; only looks. */
+    readonly inspect: (path: string) => Effect.Effect<PathState, MountError>
     readonly isMountPoint: (path: string) => Effect.Effect<boolean, MountError>
     /** Every mount point right now, read once: for checking many paths at a time (recovery). */
     readonly mountPoints: Effect.Effect<ReadonlySet<string>, MountError>

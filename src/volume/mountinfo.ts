@@ -72,3 +72,46 @@ export const mountsAt = (
   entries: ReadonlyArray<MountInfoEntry>,
   path: string,
 ): ReadonlyArray<MountInfoEntry> => entries.filter((entry) => entry.mountPoint === path)
+
+/** `p` and each of its ancestors up to `/`; `p` absolute and normalized. */
+const selfAndAncestors = (p: string): ReadonlyArray<string> => {
+  const all = [p]
+  for (let at = p; at !== "/"; ) {
+    at = at.slice(0, at.lastIndexOf("/")) || "/"
+    all.push(at)
+  }
+  return all
+}
+
+/**
+ * The mount a path lives on: of the mounts at the path or an ancestor, the one mounted
+ * last (a later mount on an ancestor covers earlier ones below it). `p` is a real path.
+ */
+export const mountContaining = (text: string, p: string): MountInfoEntry | undefined => {
+  const points = selfAndAncestors(p)
+  const needles = points.map((point) => ` ${escapeOctal(point)} `)
+  const lines = text.split("\n").filter((line) => needles.some((needle) => line.includes(needle)))
+  return parseMountInfo(lines.join("\n"))
+    .filter((entry) => points.includes(entry.mountPoint))
+    .at(-1)
+}
+
+/**
+ * The roots (field 4) a bind mount of the directory `source` shows in mountinfo: its
+ * path below the root of the filesystem it lives on, as that filesystem is mounted now,
+ * and as an earlier mount of a whole filesystem at the same place showed it (the data
+ * root's tmpfs can be replaced while pods keep binds of the old one). `source` is a
+ * real path.
+ */
+export const bindRootsOf = (text: string, source: string): ReadonlyArray<string> => {
+  const host = mountContaining(text, source)
+  if (host === undefined) return [source]
+  const below =
+    source === host.mountPoint ? "/" : host.mountPoint === "/" ? source : source.slice(host.mountPoint.length)
+  const now = host.root === "/" ? below : below === "/" ? host.root : `${host.root}${below}`
+  return now === below ? [now] : [now, below]
+}
+
+/** Whether `entry` is a bind of a directory on the data root's tmpfs whose mounted root is one of `roots`. */
+export const isBindOf = (entry: MountInfoEntry, roots: ReadonlyArray<string>): boolean =>
+  entry.fsType === "tmpfs" && roots.includes(entry.root)

@@ -1,6 +1,6 @@
 /**
- * NodePublishVolume, top to bottom: validate the attributes before anything is
- * created; under the volume's lock, register it, start its lifecycle (which issues
+ * NodePublishVolume, top to bottom: validate the attributes and the target path as
+ * the disk resolves it before anything is created; under the volume's lock, register it, start its lifecycle (which issues
  * the certificate), wait for the first issuance unless --continue-on-not-ready,
  * then bind-mount its data read-only onto the pod's target path. A republish of an
  * issued, mounted volume only refreshes the token and returns at once, with no API
@@ -8,7 +8,12 @@
  * deadline comes first: issuance continues and kubelet's retry joins it.
  */
 import { Clock, Duration, Effect, Option } from "effect"
-import { parseAttributes } from "../attributes/index.js"
+import {
+  needsContinueOnNotReady,
+  parseAttributes,
+  podIpAttributes,
+  withStandInIps,
+} from "../attributes/index.js"
 import { Config } from "../config.js"
 import type { PublishRequest } from "../csi/request.js"
 import { CertificateRequests } from "../kube/certificate-requests.js"
@@ -21,6 +26,7 @@ import { Mounter, type PreparedBind } from "./mounter.js"
 import { recordOf, secretFiles } from "./record.js"
 import { removeVolume } from "./remove.js"
 import { VolumeStore } from "./store.js"
+import { checkTarget } from "./target.js"
 import { Tokens } from "./tokens.js"
 
 /** Answer this long before the caller's deadline, so the answer arrives in time. */
@@ -31,8 +37,15 @@ const defaultWait = Duration.seconds(115)
 export const publish = Effect.fn("publish")(
   function* (request: PublishRequest) {
     const config = yield* Config
-    const spec = yield* parseAttributes(request.attributes, request.pod, request.volumeMountGroup)
+    // The pod has no IP yet when kubelet mounts: such a volume is checked with stand-ins and issued later.
+    const ipAttributes = podIpAttributes(request.attributes)
+    if (ipAttributes.length > 0 && !config.continueOnNotReady) {
+      return yield* needsContinueOnNotReady(ipAttributes)
+    }
+    const pod = ipAttributes.length > 0 ? withStandInIps(request.pod) : request.pod
+    const spec = yield* parseAttributes(request.attributes, pod, request.volumeMountGroup)
     if (config.useTokenRequest && request.token === undefined) return yield* new TokenMissing()
+    yield* checkTarget(request.targetPath, "publish")
     const locks = yield* VolumeLocks
     yield* locks.withLock(request.volumeId, request.deadline, publishLocked(request, spec.issuerRef.name))
   },
@@ -55,7 +68,7 @@ const publishLocked = Effect.fnUntraced(function* (request: PublishRequest, issu
   // Starting is a no-op for a running volume, and revives one whose fiber stopped.
   yield* lifecycle.start(request.volumeId, { retryFirstIssuance: config.continueOnNotReady })
   if (Option.isSome(existing) && existing.value.issuance !== undefined) {
-    if (yield* mounter.isMountPoint(request.targetPath)) return
+    if (yield* mounter.isBound(store.dataDir(request.volumeId), request.targetPath)) return
   }
 
   const prepare = mounter.prepareBind(store.dataDir(request.volumeId), request.targetPath)

@@ -61,6 +61,7 @@ const PodInfoSchema = Schema.Struct({
   namespace: Schema.String,
   uid: Schema.String,
   serviceAccountName: Schema.String,
+  ips: Schema.optionalKey(Schema.Array(Schema.String)),
 })
 
 /** metadata.json's shape; unknown keys are ignored so a newer driver's file still reads. */

@@ -57,11 +57,26 @@ describe("expand with the pod's variables", () => {
     serviceAccountName: "sa",
   })
 
-  it("knows the four documented variables", () => {
-    expect(VariableNames).toStrictEqual(["POD_NAME", "POD_NAMESPACE", "POD_UID", "SERVICE_ACCOUNT_NAME"])
+  it("knows upstream's four variables and the pod's IPs", () => {
+    expect(VariableNames).toStrictEqual([
+      "POD_NAME",
+      "POD_NAMESPACE",
+      "POD_UID",
+      "SERVICE_ACCOUNT_NAME",
+      "POD_IP",
+      "POD_IPS",
+    ])
     expect(expand("$POD_NAME/${POD_NAMESPACE}/${POD_UID}/$SERVICE_ACCOUNT_NAME", variables)).toStrictEqual(
       Result.succeed("my-csi-app/sandbox/1234/sa"),
     )
+  })
+
+  it("has ${POD_IP} (the first address) and ${POD_IPS} (all, comma-separated) once the pod's IPs are known", () => {
+    const pod = { name: "a", namespace: "b", uid: "c", serviceAccountName: "d" }
+    expect(expand("${POD_IP}", variables)).toStrictEqual(Result.fail(["POD_IP"]))
+    expect(expand("${POD_IP}", variablesOf({ ...pod, ips: [] }))).toStrictEqual(Result.fail(["POD_IP"]))
+    const dual = variablesOf({ ...pod, ips: ["10.1.2.3", "fd00::3"] })
+    expect(expand("${POD_IP}|${POD_IPS}", dual)).toStrictEqual(Result.succeed("10.1.2.3|10.1.2.3,fd00::3"))
   })
 
   it("leaves text without variables alone", () => {

@@ -213,14 +213,14 @@ describe("variables", () => {
       {
         attribute: `${P}common-name`,
         message:
-          '"${POD_NAMESPAC}.svc" uses the unknown variable "${POD_NAMESPAC}" (did you mean ${POD_NAMESPACE}?); the variables are ${POD_NAME}, ${POD_NAMESPACE}, ${POD_UID}, ${SERVICE_ACCOUNT_NAME}',
+          '"${POD_NAMESPAC}.svc" uses the unknown variable "${POD_NAMESPAC}" (did you mean ${POD_NAMESPACE}?); the variables are ${POD_NAME}, ${POD_NAMESPACE}, ${POD_UID}, ${SERVICE_ACCOUNT_NAME}, ${POD_IP}, ${POD_IPS}',
       },
     ])
   })
 
   it("several unknown variables are named in one problem", () => {
     expect(problemsOf({ [`${P}dns-names`]: "$HOME.$1.example.com" })[0]?.message).toBe(
-      '"$HOME.$1.example.com" uses the unknown variables "${HOME}" and "${1}"; the variables are ${POD_NAME}, ${POD_NAMESPACE}, ${POD_UID}, ${SERVICE_ACCOUNT_NAME}',
+      '"$HOME.$1.example.com" uses the unknown variables "${HOME}" and "${1}"; the variables are ${POD_NAME}, ${POD_NAMESPACE}, ${POD_UID}, ${SERVICE_ACCOUNT_NAME}, ${POD_IP}, ${POD_IPS}',
     )
   })
 
@@ -235,6 +235,7 @@ describe("variables", () => {
     "streetaddresses",
     "postalcodes",
     "dns-names",
+    "ip-sans",
     "uri-sans",
   ])("%s expands variables", (name) => {
     const problems = problemsOf({ [`${P}${name}`]: "${NOPE}", [`${P}common-name`]: "${NOPE}" })
@@ -314,17 +315,14 @@ describe("SANs", () => {
     ])
   })
 
-  it.each(["300.1.1.1", "1.2.3", "fe80::1%eth0", "example.com", "${POD_NAME}", "::g"])(
-    "ip-sans refuses %j (no variables either)",
-    (ip) => {
-      expect(problemsOf({ [`${P}ip-sans`]: ip })).toStrictEqual([
-        {
-          attribute: `${P}ip-sans`,
-          message: `${JSON.stringify(ip)} is not an IP address; use IPv4 (10.0.0.1) or IPv6 (fd00::1) addresses`,
-        },
-      ])
-    },
-  )
+  it.each(["300.1.1.1", "1.2.3", "fe80::1%eth0", "example.com", "::g"])("ip-sans refuses %j", (ip) => {
+    expect(problemsOf({ [`${P}ip-sans`]: ip })).toStrictEqual([
+      {
+        attribute: `${P}ip-sans`,
+        message: `${JSON.stringify(ip)} is not an IP address; use IPv4 (10.0.0.1) or IPv6 (fd00::1) addresses`,
+      },
+    ])
+  })
 
   it("uri-sans: absolute URIs, after expansion", () => {
     expect(

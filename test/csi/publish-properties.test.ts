@@ -107,7 +107,7 @@ const requestOf = (
 const answer = (request: NodePublishVolumeRequest__Output, useTokenRequest: boolean) =>
   Effect.gen(function* () {
     const exit = yield* Effect.exit(
-      decodePublish(request, call, { useTokenRequest }).pipe(Effect.flatMap(publish)),
+      decodePublish(request, call, "/csi-data-dir", { useTokenRequest }).pipe(Effect.flatMap(publish)),
     )
     const fake = yield* FakeCertificateRequests
     const mounter = yield* RecordingMounter

@@ -154,17 +154,21 @@ describe("decodePublish with tokens", () => {
   const malformed = JSON.stringify({ "": { token: secret, expirationTimestamp: "tomorrow" } })
 
   it("with --use-token-request, a malformed value is an InvalidRequest naming the key", () => {
-    const exit = Effect.runSyncExit(decodePublish(request(malformed), call, { useTokenRequest: true }))
+    const exit = Effect.runSyncExit(
+      decodePublish(request(malformed), call, "/csi-data-dir", { useTokenRequest: true }),
+    )
     expect(Exit.isFailure(exit)).toBe(true)
     const error = Effect.runSync(
-      Effect.flip(decodePublish(request(malformed), call, { useTokenRequest: true })),
+      Effect.flip(decodePublish(request(malformed), call, "/csi-data-dir", { useTokenRequest: true })),
     )
     expect(error.message).toContain(ServiceAccountTokensKey)
     expect(error.message).not.toContain(secret)
   })
 
   it("without it, the same request decodes and carries no token", () => {
-    const decoded = Effect.runSync(decodePublish(request(malformed), call, { useTokenRequest: false }))
+    const decoded = Effect.runSync(
+      decodePublish(request(malformed), call, "/csi-data-dir", { useTokenRequest: false }),
+    )
     expect(decoded.token).toBeUndefined()
     expect(JSON.stringify(decoded.attributes)).not.toContain(secret)
   })

@@ -115,6 +115,7 @@ const expectBase = (objs: ReadonlyArray<Manifest>, opts: { tokenRequest: boolean
       resources: ["certificaterequests"],
       verbs: ["create", "delete", "get", "list", "watch"],
     },
+    { apiGroups: [""], resources: ["pods"], verbs: ["get", "list", "watch"] },
     { apiGroups: [""], resources: ["events"], verbs: ["create", "patch"] },
   ])
   const binding = one<V1ClusterRoleBinding>(objs, "ClusterRoleBinding", DRIVER)

@@ -16,6 +16,7 @@ import { KubeClient } from "../../src/kube/client.js"
 import { PodEvents } from "../../src/kube/events.js"
 import { Health } from "../../src/observability/health.js"
 import { type RunningSandbox, startSandbox } from "../../src/testing/sandbox.js"
+import { makeCsr } from "../testing/support.js"
 import { testConfig } from "../volume/programs-support.js"
 
 const pod = { name: "app-0", namespace: "team-a", uid: "", serviceAccountName: "app" }
@@ -126,7 +127,8 @@ describe("API errors through the real client against the sandbox API server", ()
   })
 
   it("keeps 409 on create (its own earlier request) and 404 on delete as success", async () => {
-    const first = await submit()
+    const { pem } = await makeCsr({ dnsNames: ["a.example.com"] })
+    const first = await submit({ csrPem: pem })
     expect(first.status.details).toBe("")
     const again = await runtime.runPromiseExit(CertificateRequests.use((r) => r.submit(first.input)))
     expect(Exit.isSuccess(again)).toBe(true)

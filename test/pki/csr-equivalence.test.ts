@@ -1,14 +1,15 @@
 /**
  * buildCsr encodes and signs the CSR itself; these tests hold it to what @peculiar/x509
- * (which built our CSRs before) makes from the same subject, extensions and key, byte for
- * byte, and to the AlgorithmIdentifiers Go's x509.CreateCertificateRequest writes.
+ * (which built our CSRs before) makes from the same subject, key and the extensions
+ * cert-manager's own GenerateCSR writes for the spec, byte for byte, and to the
+ * AlgorithmIdentifiers Go's x509.CreateCertificateRequest writes.
  */
 import "reflect-metadata"
 import * as crypto from "node:crypto"
 import * as x509 from "@peculiar/x509"
 import { Effect } from "effect"
 import { assert, describe, it } from "vitest"
-import type { KeySpec } from "../../src/attributes/spec.js"
+import type { CertificateSpec, KeySpec } from "../../src/attributes/spec.js"
 import { buildCsr } from "../../src/pki/index.js"
 import type { PrivateKey } from "../../src/pki/keys.js"
 import { generate, keySpec, makeSpec, opensslOk } from "./support.js"
@@ -45,17 +46,85 @@ const parts = (pem: string) => {
   return { info: info!, algorithm: algorithm!, signature: signature! }
 }
 
-const spec = makeSpec({
-  subject: { ...makeSpec().subject, commonName: "app.example.com", organizations: ["Acme"] },
+const sans = {
   dnsNames: ["app.example.com", "*.app.example.com"],
   ipAddresses: ["10.0.0.1", "2001:db8::1"],
   uris: ["spiffe://cluster.local/ns/default/sa/app"],
-  usages: ["digital signature", "key encipherment", "cert sign", "server auth", "client auth"],
-  isCA: true,
-})
+}
+const sanExtension = (critical: boolean) =>
+  new x509.SubjectAlternativeNameExtension(
+    [
+      { type: "dns", value: "app.example.com" },
+      { type: "dns", value: "*.app.example.com" },
+      { type: "ip", value: "10.0.0.1" },
+      { type: "ip", value: "2001:db8::1" },
+      { type: "url", value: "spiffe://cluster.local/ns/default/sa/app" },
+    ],
+    critical,
+  )
+const U = x509.KeyUsageFlags
+
+/**
+ * Specs, and the extensions cert-manager's GenerateCSR writes for them, made independently
+ * with @peculiar/x509: SAN (critical when the subject is empty), KeyUsage (the default
+ * pair when no usages are given; cert sign added for a CA), ExtendedKeyUsage,
+ * BasicConstraints CA:TRUE for a CA.
+ */
+const cases: ReadonlyArray<{
+  readonly label: string
+  readonly spec: Partial<CertificateSpec>
+  readonly extensions: () => Array<x509.Extension>
+}> = [
+  {
+    label: "CA with subject, SANs and usages without cert sign",
+    spec: {
+      subject: { ...makeSpec().subject, commonName: "app.example.com", organizations: ["Acme"] },
+      ...sans,
+      usages: ["digital signature", "key encipherment", "server auth", "client auth"],
+      isCA: true,
+    },
+    extensions: () => [
+      sanExtension(false),
+      new x509.KeyUsagesExtension(U.digitalSignature | U.keyEncipherment | U.keyCertSign, true),
+      new x509.ExtendedKeyUsageExtension([
+        x509.ExtendedKeyUsage.serverAuth,
+        x509.ExtendedKeyUsage.clientAuth,
+      ]),
+      new x509.BasicConstraintsExtension(true, undefined, true),
+    ],
+  },
+  {
+    label: "SANs only, empty subject",
+    spec: { ...sans },
+    extensions: () => [
+      sanExtension(true),
+      new x509.KeyUsagesExtension(U.digitalSignature | U.keyEncipherment, true),
+    ],
+  },
+  {
+    label: "no usages given: the default pair",
+    spec: { subject: { ...makeSpec().subject, commonName: "bare" }, usages: [] },
+    extensions: () => [new x509.KeyUsagesExtension(U.digitalSignature | U.keyEncipherment, true)],
+  },
+  {
+    // as the spec.usages we send: each meaning once, "s/mime" as "email protection"
+    label: "extended usages only, in order, once each",
+    spec: {
+      subject: { ...makeSpec().subject, commonName: "eku" },
+      usages: ["client auth", "server auth", "client auth", "s/mime"],
+    },
+    extensions: () => [
+      new x509.ExtendedKeyUsageExtension([
+        x509.ExtendedKeyUsage.clientAuth,
+        x509.ExtendedKeyUsage.serverAuth,
+        x509.ExtendedKeyUsage.emailProtection,
+      ]),
+    ],
+  },
+]
 
 /** The CSR as @peculiar/x509 builds it from independently made extensions, as we used to. */
-const viaPeculiar = async (key: PrivateKey, subject: x509.Name, withExtensions: boolean) => {
+const viaPeculiar = async (key: PrivateKey, subject: x509.Name, extensions: Array<x509.Extension>) => {
   const params = {
     RSA: { importAs: { name: "RSASSA-PKCS1-v1_5", hash: "SHA-256" }, hash: "SHA-256" },
     ECDSA: {
@@ -66,24 +135,6 @@ const viaPeculiar = async (key: PrivateKey, subject: x509.Name, withExtensions: 
   }[key.spec.algorithm]
   const privateKey = key.keyObject.toCryptoKey(params.importAs, false, ["sign"])
   const publicKey = crypto.createPublicKey(key.keyObject).toCryptoKey(params.importAs, true, ["verify"])
-  const U = x509.KeyUsageFlags
-  const extensions = withExtensions
-    ? [
-        new x509.SubjectAlternativeNameExtension([
-          { type: "dns", value: "app.example.com" },
-          { type: "dns", value: "*.app.example.com" },
-          { type: "ip", value: "10.0.0.1" },
-          { type: "ip", value: "2001:db8::1" },
-          { type: "url", value: "spiffe://cluster.local/ns/default/sa/app" },
-        ]),
-        new x509.KeyUsagesExtension(U.digitalSignature | U.keyEncipherment | U.keyCertSign, true),
-        new x509.ExtendedKeyUsageExtension([
-          x509.ExtendedKeyUsage.serverAuth,
-          x509.ExtendedKeyUsage.clientAuth,
-        ]),
-        new x509.BasicConstraintsExtension(true, undefined, true),
-      ]
-    : []
   const csr = await x509.Pkcs10CertificateRequestGenerator.create({
     name: subject,
     keys: { privateKey, publicKey },
@@ -104,15 +155,13 @@ const keyTypes: ReadonlyArray<readonly [KeySpec, string]> = [
 
 describe("buildCsr encoding", () => {
   for (const [kspec, algorithmHex] of keyTypes) {
-    for (const withExtensions of [true, false]) {
-      const label = `${kspec.algorithm}-${kspec.size}, ${withExtensions ? "with" : "without"} extensions`
+    for (const c of cases) {
+      const label = `${kspec.algorithm}-${kspec.size}, ${c.label}`
       it(`matches @peculiar/x509 byte for byte (${label})`, async () => {
         const key = await generate(kspec)
-        const ours = await Effect.runPromise(
-          buildCsr(withExtensions ? { ...spec, key: kspec } : makeSpec({ key: kspec, usages: [] }), key),
-        )
+        const ours = await Effect.runPromise(buildCsr(makeSpec({ ...c.spec, key: kspec }), key))
         const subject = new x509.Pkcs10CertificateRequest(ours).subjectName
-        const theirs = await viaPeculiar(key, subject, withExtensions)
+        const theirs = await viaPeculiar(key, subject, c.extensions())
         const a = parts(ours)
         const b = parts(theirs)
         assert.strictEqual(hex(a.info), hex(b.info))
@@ -130,7 +179,7 @@ describe("buildCsr encoding", () => {
 
   it("writes PEM with 64-character lines and no trailing newline", async () => {
     const key = await generate(keySpec("RSA", 2048, "PKCS1"))
-    const pem = await Effect.runPromise(buildCsr({ ...spec, key: keySpec("RSA", 2048, "PKCS1") }, key))
+    const pem = await Effect.runPromise(buildCsr(makeSpec({ ...cases[0]!.spec, key: key.spec }), key))
     const lines = pem.split("\n")
     assert.strictEqual(lines[0], "-----BEGIN CERTIFICATE REQUEST-----")
     assert.strictEqual(lines.at(-1), "-----END CERTIFICATE REQUEST-----")

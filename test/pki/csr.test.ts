@@ -1,6 +1,6 @@
 import { Effect } from "effect"
 import { afterAll, assert, describe, it } from "vitest"
-import type { KeySpec } from "../../src/attributes/spec.js"
+import type { CertificateSpec, KeySpec } from "../../src/attributes/spec.js"
 import { buildCsr, CsrError } from "../../src/pki/index.js"
 import { generate, keySpec, makeSpec, openssl, opensslOk, tempDir } from "./support.js"
 
@@ -69,35 +69,48 @@ describe("buildCsr", () => {
       assert.include(text, `Signature Algorithm: ${algorithm}`)
     })
 
-    it(`has no Requested Extensions attribute when there are no extensions (${label})`, async () => {
+    it(`writes cert-manager's default usages when none are given, and nothing else (${label})`, async () => {
       const key = await generate(kspec)
       const spec = makeSpec({
         key: kspec,
         usages: [],
         subject: { ...makeSpec().subject, commonName: "bare" },
       })
-      const pem = await Effect.runPromise(buildCsr(spec, key))
-      const text = csrText(pem)
+      const text = csrText(await Effect.runPromise(buildCsr(spec, key)))
       assert.include(text, "Subject: CN=bare")
       assert.include(text, `Signature Algorithm: ${algorithm}`)
-      // OpenSSL 3.0 prints an empty "Requested Extensions:" heading even with no attribute.
-      assert.match(text, /Attributes:\n\s+\(none\)\n/)
-      assert.notInclude(text, "X509v3")
-      // The attributes are an empty [0] SET, as Go writes them (a0 00), not left out.
-      const parsed = opensslOk(["asn1parse"], pem)
-      assert.match(parsed, /d=2\s+hl=2 l=\s+0 cons: cont \[ 0 \]/)
-      assert.notInclude(parsed, "Extension Request")
+      assert.match(text, /X509v3 Key Usage: critical\n\s+Digital Signature, Key Encipherment\n/)
+      for (const ext of ["Subject Alternative Name", "Extended Key Usage", "Basic Constraints"]) {
+        assert.notInclude(text, ext)
+      }
     })
   }
 
-  it("omits extensions that have nothing in them", async () => {
+  it("marks the SAN extension critical exactly when the subject is empty (RFC 5280 4.2.1.6)", async () => {
     const key = await generate(keySpec("ECDSA", 256, "PKCS8"))
-    const spec = makeSpec({ usages: [], subject: { ...makeSpec().subject, commonName: "bare" } })
-    const text = csrText(await Effect.runPromise(buildCsr(spec, key)))
-    assert.include(text, "Subject: CN=bare")
-    for (const ext of ["Subject Alternative Name", "Key Usage", "Extended Key Usage", "Basic Constraints"]) {
-      assert.notInclude(text, ext)
-    }
+    const san = async (spec: Partial<CertificateSpec>) =>
+      csrText(await Effect.runPromise(buildCsr(makeSpec({ dnsNames: ["a.example"], ...spec }), key)))
+    assert.match(await san({}), /X509v3 Subject Alternative Name: critical\n\s+DNS:a\.example\n/)
+    assert.match(await san({ literalSubject: "" }), /Subject Alternative Name: critical/)
+    const named = await san({ subject: { ...makeSpec().subject, commonName: "a" } })
+    assert.match(named, /X509v3 Subject Alternative Name: \n\s+DNS:a\.example\n/)
+    assert.match(await san({ subject: { ...makeSpec().subject, organizations: ["Acme"] } }), /Name: \n/)
+    assert.match(await san({ literalSubject: "O=Acme" }), /Subject Alternative Name: \n/)
+  })
+
+  it("adds cert sign and CA:TRUE for a CA, whatever usages are listed", async () => {
+    const key = await generate(keySpec("ECDSA", 256, "PKCS8"))
+    const text = csrText(
+      await Effect.runPromise(
+        buildCsr(makeSpec({ isCA: true, usages: ["digital signature", "server auth"] }), key),
+      ),
+    )
+    assert.match(text, /X509v3 Key Usage: critical\n\s+Digital Signature, Certificate Sign\n/)
+    assert.match(text, /X509v3 Extended Key Usage: \n\s+TLS Web Server Authentication\n/)
+    assert.match(text, /X509v3 Basic Constraints: critical\n\s+CA:TRUE\n/)
+    const leaf = csrText(await Effect.runPromise(buildCsr(makeSpec({ usages: ["server auth"] }), key)))
+    assert.notInclude(leaf, "Key Usage: critical")
+    assert.notInclude(leaf, "Basic Constraints")
   })
 
   it("has only the usages asked for: key usages only, or extended key usages only", async () => {

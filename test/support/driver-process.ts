@@ -14,6 +14,8 @@ import * as path from "node:path"
 export const repoRoot = path.resolve(import.meta.dirname, "../..")
 export const nodeBin = path.join(repoRoot, "node_modules/.bin/node")
 export const mainJs = path.join(repoRoot, "dist/main.js")
+/** The `--node-id` every test driver runs with: pods the driver should see are scheduled here. */
+export const nodeId = "e2e-node"
 /** The driver runs as its shebang says (env, Node flags), with `node` found here: Node 24. */
 const driverEnv = { PATH: `${path.dirname(nodeBin)}${path.delimiter}${process.env.PATH ?? ""}` }
 
@@ -120,7 +122,7 @@ export class DriverProcess {
       // Executed through its shebang, as the image and the bin entry run it, unless asked not to.
       ...(options.plainNode === true ? [nodeBin] : []),
       mainJs,
-      "--node-id=e2e-node",
+      `--node-id=${nodeId}`,
       `--endpoint=unix://${socket}`,
       `--data-root=${dataRoot}`,
       `--kubeconfig=${options.kubeconfig}`,

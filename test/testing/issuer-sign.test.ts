@@ -253,9 +253,9 @@ describe("signCertificateRequest with openssl CSRs and CAs", () => {
     }
   })
 
-  it("isCA adds cert sign and CA:TRUE; an empty subject makes the SAN critical", async () => {
+  it("isCA adds cert sign and CA:TRUE; the SAN extension is copied with the CSR's criticality", async () => {
     const ca = await load(p256Ca)
-    const csrPem = newCsr(newKey("p256"), "/", "DNS:only-san.example.com")
+    const csrPem = newCsr(newKey("p256"), "/", "critical,DNS:only-san.example.com")
     expect(opensslOk(["req", "-noout", "-subject"], csrPem).trim()).toBe("subject=")
     const issued = await sign(ca, crFor(csrPem, { isCA: true, usages: ["digital signature"] }))
     const leaf = file("empty-subject.crt", issued.certificatePem)
@@ -264,6 +264,67 @@ describe("signCertificateRequest with openssl CSRs and CAs", () => {
     expect(ext(leaf, "keyUsage")).toMatch(/critical\s+Digital Signature, Certificate Sign$/)
     expect(ext(leaf, "subjectAltName")).toMatch(/critical\s+DNS:only-san\.example\.com/)
     expect(openssl(["x509", "-in", leaf, "-noout", "-ext", "extendedKeyUsage"]).stdout).not.toContain("Usage")
+    // A CSR that leaves it non-critical gets what it asked for, as from cert-manager's CA
+    // issuer: RFC 5280's rule for an empty subject is the requester's to keep.
+    const loose = newCsr(newKey("p256"), "/", "DNS:only-san.example.com")
+    const looseLeaf = file("loose.crt", (await sign(ca, crFor(loose))).certificatePem)
+    expect(ext(looseLeaf, "subjectAltName")).not.toContain("critical")
+  })
+
+  it("usages and a CA flag the CSR asks for must be the spec's, as cert-manager's CA issuer checks", async () => {
+    const ca = await load(p256Ca)
+    const key = newKey("p256")
+    const csr = (...exts: ReadonlyArray<string>) =>
+      newCsr(
+        key,
+        "/CN=asks",
+        "DNS:asks.example.com",
+        exts.flatMap((e) => ["-addext", e]),
+      )
+    const failure = async (csrPem: string, spec: Record<string, unknown>) =>
+      (await signFailure(ca, crFor(csrPem, spec))).message
+    // KeyUsage flags must be equal, cert sign included for a CA
+    expect(
+      await failure(csr("keyUsage=critical,digitalSignature"), { isCA: true, usages: ["digital signature"] }),
+    ).toBe(
+      "Error generating certificate template: encoded CSR error: the KeyUsages [ 'digital signature' ] do not match the expected KeyUsages [ 'digital signature', 'cert sign' ]",
+    )
+    // ExtendedKeyUsages must be equal in order
+    expect(
+      await failure(csr("extendedKeyUsage=clientAuth,serverAuth"), {
+        usages: ["digital signature", "key encipherment", "server auth", "client auth"],
+      }),
+    ).toBe(
+      "Error generating certificate template: encoded CSR error: the KeyUsages [] do not match the expected KeyUsages [ 'digital signature', 'key encipherment' ]",
+    )
+    expect(
+      await failure(
+        csr("keyUsage=critical,digitalSignature,keyEncipherment", "extendedKeyUsage=clientAuth,serverAuth"),
+        {
+          usages: ["digital signature", "key encipherment", "server auth", "client auth"],
+        },
+      ),
+    ).toBe(
+      "Error generating certificate template: encoded CSR error: the ExtKeyUsages [ 'client auth', 'server auth' ] do not match the expected ExtKeyUsages [ 'server auth', 'client auth' ]",
+    )
+    // BasicConstraints must say what spec.isCA says
+    expect(await failure(csr("basicConstraints=critical,CA:TRUE"), {})).toBe(
+      "Error generating certificate template: encoded CSR error: IsCA true does not match expected value false",
+    )
+    expect(await failure(csr("basicConstraints=critical,CA:FALSE"), { isCA: true })).toMatch(
+      /IsCA false does not match expected value true$/,
+    )
+    // and when they agree the certificate is issued
+    const agreed = csr(
+      "keyUsage=critical,digitalSignature,keyEncipherment,keyCertSign",
+      "extendedKeyUsage=serverAuth",
+      "basicConstraints=critical,CA:TRUE",
+    )
+    const issued = await sign(
+      ca,
+      crFor(agreed, { isCA: true, usages: ["signing", "key encipherment", "server auth"] }),
+    )
+    expect(ext(file("agreed.crt", issued.certificatePem), "basicConstraints")).toMatch(/CA:TRUE/)
   })
 
   it("validity: spec.duration from now, capped at the CA's notAfter", async () => {

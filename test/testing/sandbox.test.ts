@@ -100,9 +100,17 @@ it("ships the documented default issuers", () => {
   assert.deepStrictEqual(Object.keys(defaultBehaviours).sort(), [
     "ca-issuer",
     "deny-issuer",
+    "empty-certificate-issuer",
+    "expired-issuer",
     "fail-issuer",
+    "intermediate-issuer",
+    "junk-between-issuer",
     "malformed-issuer",
+    "not-a-certificate-issuer",
+    "not-yet-valid-issuer",
     "slow-issuer",
+    "trailing-data-issuer",
+    "wrong-ca-issuer",
   ])
   assert.deepStrictEqual(defaultBehaviours["slow-issuer"], { _tag: "Sign", delay: "5 seconds" })
 })

@@ -49,7 +49,11 @@ export const makeCsr = async (options: CsrOptions = {}): Promise<{ pem: string; 
       name: options.commonName === undefined ? "" : `CN=${options.commonName}`,
       keys,
       signingAlgorithm: alg,
-      extensions: names.length > 0 ? [new x509.SubjectAlternativeNameExtension(names)] : [],
+      // critical when the subject is empty, as RFC 5280 asks and our driver's CSRs do
+      extensions:
+        names.length > 0
+          ? [new x509.SubjectAlternativeNameExtension(names, options.commonName === undefined)]
+          : [],
     },
     crypto,
   )

@@ -11,6 +11,7 @@ import { TestClock } from "effect/testing"
 import * as K from "../../src/attributes/keys.js"
 import { FakeCertificateRequests } from "../../src/testing/fake-certificate-requests.js"
 import { IssuerBehaviour } from "../../src/testing/issuer/behaviour.js"
+import { RecordingPodEvents } from "../../src/testing/recording-events.js"
 import { Lifecycle } from "../../src/volume/lifecycle.js"
 import { publish } from "../../src/volume/publish.js"
 import { jitterBound } from "../../src/volume/renewal-time.js"
@@ -244,6 +245,28 @@ describe("failed renewal", () => {
       yield* eventually(
         Effect.map(volumeOf(id), (v) => v.generation === 3),
         "the next renewal",
+      )
+    }).pipe(Effect.provide(layer), fixedRandom(0.5)),
+  )
+
+  it.effect("an unusable answer to a renewal: RenewalFailed, files kept, request and pending key gone", () =>
+    Effect.gen(function* () {
+      const id = yield* failAtRenewal(IssuerBehaviour.badAnswer("expired"))
+      const volume = yield* volumeOf(id)
+      assert.strictEqual(volume.generation, 1, "the working files stay")
+      assert.strictEqual(volume.secrets.size, 0, "no pending key is left")
+      assert.strictEqual(Option.getOrThrow(volume.metadata).pendingRequest, undefined)
+      const fake = yield* FakeCertificateRequests
+      const [issued, refused] = yield* fake.submitted
+      assert.deepStrictEqual(yield* fake.live(id), [{ namespace: issued!.namespace, name: issued!.name }])
+      const events = yield* RecordingPodEvents.use((r) => r.events)
+      const failed = events.filter((e) => e.reason === "RenewalFailed")
+      assert.lengthOf(failed, 1)
+      assert.include(failed[0]?.message, `${refused?.namespace}/${refused?.name}`)
+      assert.include(failed[0]?.message, "(Expired)")
+      assert.notInclude(
+        events.map((e) => e.reason),
+        "IssuanceFailed",
       )
     }).pipe(Effect.provide(layer), fixedRandom(0.5)),
   )

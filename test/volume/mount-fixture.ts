@@ -8,6 +8,7 @@ import { execFile } from "node:child_process"
 import { existsSync } from "node:fs"
 import * as fs from "node:fs/promises"
 import { registerHooks } from "node:module"
+import * as net from "node:net"
 import * as path from "node:path"
 import { fileURLToPath } from "node:url"
 import { promisify } from "node:util"
@@ -136,54 +137,161 @@ const scenarios = {
     }
   }),
 
-  unmount: Effect.gen(function* () {
+  unbind: Effect.gen(function* () {
     const mounter = yield* Mounter
+    const mounted = async (target: string) => (await mountsOn(target)).length
     yield* mounter.ensureTmpfs(root)
     yield* Effect.promise(async () => {
       await fs.mkdir(source, { recursive: true })
       await fs.writeFile(path.join(source, "tls.crt"), "cert-1")
     })
     yield* mounter.bindReadOnly(source, target)
-    yield* mounter.unmount(target)
-    const afterUnmount = {
+    const first = yield* mounter.unbind(source, target)
+    const afterUnbind = {
+      outcome: first,
       mounts: yield* Effect.promise(() => mountsOn(target)),
       targetExists: yield* Effect.promise(() => exists(target)),
       sourceIntact: yield* Effect.promise(() => fs.readFile(path.join(source, "tls.crt"), "utf8")),
     }
-    yield* mounter.unmount(target)
-    yield* mounter.unmount(path.join(base, "never", "there"))
+    const again = [
+      yield* mounter.unbind(source, target),
+      yield* mounter.unbind(source, path.join(base, "never", "there")),
+    ]
 
-    // two binds stacked on one target (e.g. a retried mount by someone else): all go
+    // two binds stacked on one target (e.g. a retried mount by someone else): both go
     const stacked = path.join(base, "stacked")
     yield* Effect.promise(async () => {
       await fs.mkdir(stacked)
       await sh("mount", ["--bind", source, stacked])
       await sh("mount", ["--bind", source, stacked])
     })
-    const stackedBefore = (yield* Effect.promise(() => mountsOn(stacked))).length
-    yield* mounter.unmount(stacked)
+    const stackedBefore = yield* Effect.promise(() => mounted(stacked))
+    yield* mounter.unbind(source, stacked)
     const stackedAfter = {
-      mounts: (yield* Effect.promise(() => mountsOn(stacked))).length,
+      mounts: yield* Effect.promise(() => mounted(stacked)),
       exists: yield* Effect.promise(() => exists(stacked)),
     }
 
-    // a directory that is not a mount point but holds files is left alone: rmdir, not rm -rf
+    /** Unbinds `source` from `at` and says what is left there. */
+    const leftAt = (at: string, from = source) =>
+      Effect.gen(function* () {
+        const outcome = yield* mounter.unbind(from, at)
+        return {
+          outcome,
+          mounts: yield* Effect.promise(() => mounted(at)),
+          exists: yield* Effect.promise(() => exists(at)),
+        }
+      })
+
+    // a mount the driver did not make: a tmpfs of its own, on an empty target
+    const foreign = path.join(base, "foreign")
+    yield* Effect.promise(async () => {
+      await fs.mkdir(foreign)
+      await sh("mount", ["-t", "tmpfs", "tmpfs", foreign])
+    })
+    // ours underneath someone else's: the one on top decides
+    const covered = path.join(base, "covered")
+    yield* mounter.bindReadOnly(source, covered)
+    yield* Effect.promise(() => sh("mount", ["-t", "tmpfs", "tmpfs", covered]))
+    // another volume's bind
+    const otherSource = path.join(root, "vol-2", "data")
+    const other = path.join(base, "other")
+    yield* Effect.promise(() => fs.mkdir(otherSource, { recursive: true }))
+    yield* mounter.bindReadOnly(otherSource, other)
+    // a directory that is not a mount point but holds files: rmdir, not rm -rf
     const full = path.join(base, "full")
     yield* Effect.promise(async () => {
       await fs.mkdir(full)
       await fs.writeFile(path.join(full, "keep"), "x")
     })
-    const notEmpty = yield* Effect.flip(mounter.unmount(full))
-    const fullKept = yield* Effect.promise(() => exists(path.join(full, "keep")))
+    const file = path.join(base, "file")
+    yield* Effect.promise(() => fs.writeFile(file, "x"))
 
-    yield* mounter.unmount(root)
     return {
-      afterUnmount,
+      afterUnbind,
+      again,
       stackedBefore,
       stackedAfter,
-      notEmpty: { tag: notEmpty._tag, message: notEmpty.message },
-      fullKept,
-      rootMounted: yield* mounter.isMountPoint(root),
+      foreign: yield* leftAt(foreign),
+      covered: yield* leftAt(covered),
+      other: yield* leftAt(other),
+      full: { ...(yield* leftAt(full)), kept: yield* Effect.promise(() => exists(path.join(full, "keep"))) },
+      file: yield* leftAt(file),
+      // the data root itself, as a target: its tmpfs is not a bind of a volume
+      root: { ...(yield* leftAt(root)), sourceIntact: yield* Effect.promise(() => exists(source)) },
+    }
+  }),
+
+  /**
+   * Binds whose source sits below the root of its tmpfs (a data root that is a directory
+   * of the node's /tmp), and a bind kept from an earlier tmpfs of the data root: each is
+   * recognised as the volume's own and taken off.
+   */
+  "unbind-roots": Effect.gen(function* () {
+    const mounter = yield* Mounter
+    const host = path.join(base, "host")
+    const sub = path.join(host, "sub")
+    yield* mounter.ensureTmpfs(host)
+    yield* Effect.promise(() => fs.mkdir(sub))
+    // the data root: a bind of host/sub, so mountinfo shows its files under /sub
+    yield* Effect.promise(async () => {
+      await fs.mkdir(root)
+      await sh("mount", ["--bind", sub, root])
+      await fs.mkdir(source, { recursive: true })
+    })
+    yield* mounter.bindReadOnly(source, target)
+    const shown = (yield* Effect.promise(() => fs.readFile("/proc/self/mountinfo", "utf8")))
+      .split("\n")
+      .filter((line) => line.includes(` ${target} `))
+      .map((line) => line.split(" ")[3])
+    const belowRoot = yield* mounter.unbind(source, target)
+    const belowRootLeft = (yield* Effect.promise(() => mountsOn(target))).length
+
+    // a whole tmpfs as the data root, a pod's bind of it, then the data root replaced
+    const earlier = path.join(base, "earlier")
+    const earlierSource = path.join(earlier, "vol-3", "data")
+    const earlierTarget = path.join(base, "pods", "uid-3", "mount")
+    yield* mounter.ensureTmpfs(earlier)
+    yield* Effect.promise(() => fs.mkdir(earlierSource, { recursive: true }))
+    yield* mounter.bindReadOnly(earlierSource, earlierTarget)
+    yield* Effect.promise(() => sh("mount", ["--bind", sub, earlier]))
+    const replaced = yield* mounter.unbind(earlierSource, earlierTarget)
+    return {
+      shown,
+      belowRoot,
+      belowRootLeft,
+      replaced,
+      replacedLeft: (yield* Effect.promise(() => mountsOn(earlierTarget))).length,
+    }
+  }),
+
+  /** What inspect says about what can be found at a target path. */
+  inspect: Effect.gen(function* () {
+    const mounter = yield* Mounter
+    const real = yield* Effect.promise(() => fs.realpath(base))
+    const sock = path.join(base, "sock")
+    const server = net.createServer()
+    yield* Effect.promise(async () => {
+      await fs.mkdir(path.join(base, "real", "dir"), { recursive: true })
+      await fs.symlink(path.join(base, "real"), path.join(base, "link"))
+      await fs.symlink(path.join(base, "real", "dir"), path.join(base, "real", "dirlink"))
+      await fs.writeFile(path.join(base, "file"), "x")
+      await new Promise<void>((resolve) => server.listen(sock, resolve))
+    })
+    const seen = (p: string) =>
+      Effect.map(mounter.inspect(p), (state) => ({
+        ...state,
+        resolved: state.resolved.replace(real, "<base>"),
+      }))
+    return {
+      missing: yield* seen(path.join(base, "pods", "uid", "mount")),
+      directory: yield* seen(path.join(base, "real", "dir")),
+      throughLink: yield* seen(path.join(base, "link", "dir", "new", "mount")),
+      linkAtTarget: yield* seen(path.join(base, "real", "dirlink")),
+      file: yield* seen(path.join(base, "file")),
+      belowFile: yield* seen(path.join(base, "file", "mount")),
+      socket: yield* seen(sock).pipe(Effect.ensuring(Effect.sync(() => server.close()))),
+      root: yield* seen("/"),
     }
   }),
 

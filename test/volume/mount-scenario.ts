@@ -12,6 +12,7 @@ export const mountScenario = (base: string) =>
     const mounter = yield* Mounter
     const root = path.join(base, "root")
     const source = path.join(root, "vol-1", "data")
+    const other = path.join(root, "vol-2", "data")
     const target = path.join(base, "pods", "uid-1", "mount")
     const log: Array<readonly [string, unknown]> = []
     const step = (name: string, value: unknown) => log.push([name, value])
@@ -23,19 +24,22 @@ export const mountScenario = (base: string) =>
     step("root after second ensureTmpfs", yield* mounter.isMountPoint(root))
 
     yield* Effect.promise(() => fs.mkdir(source, { recursive: true }))
-    step("target before", yield* mounter.isMountPoint(target))
+    const kindOf = (p: string) => Effect.map(mounter.inspect(p), (state) => state.kind)
+    step("target before", yield* kindOf(target))
+    step("bound before", yield* mounter.isBound(source, target))
     yield* mounter.bindReadOnly(source, target)
     step("target after bind", yield* mounter.isMountPoint(target))
+    step("bound after bind", yield* mounter.isBound(source, target))
+    step("another source bound", yield* mounter.isBound(other, target))
     yield* mounter.bindReadOnly(source, target)
     step("target after second bind", yield* mounter.isMountPoint(target))
 
-    yield* mounter.unmount(target)
-    step("target after unmount", yield* mounter.isMountPoint(target))
-    yield* mounter.unmount(target)
-    yield* mounter.unmount(path.join(base, "never", "there"))
-    step("unmount is idempotent", true)
-
-    yield* mounter.unmount(root)
-    step("root after unmount", yield* mounter.isMountPoint(root))
+    step("unbind of another source", (yield* mounter.unbind(other, target))._tag)
+    step("target after it", yield* kindOf(target))
+    step("unbind", (yield* mounter.unbind(source, target))._tag)
+    step("target after unbind", yield* kindOf(target))
+    step("bound after unbind", yield* mounter.isBound(source, target))
+    step("unbind again", (yield* mounter.unbind(source, target))._tag)
+    step("unbind of nothing", (yield* mounter.unbind(source, path.join(base, "never", "there")))._tag)
     return log
   })

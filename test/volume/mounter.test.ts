@@ -9,7 +9,15 @@ import { RecordingMounter } from "../../src/testing/recording-mounter.js"
 import { MountError } from "../../src/volume/errors.js"
 import { loadMountAddon, syscallMounts } from "../../src/volume/mount-syscalls.js"
 import { Mounter, type MountVia } from "../../src/volume/mounter.js"
-import { mountsAt, parseMountInfo, parseMountInfoLine, unescapeOctal } from "../../src/volume/mountinfo.js"
+import {
+  bindRootsOf,
+  isBindOf,
+  mountContaining,
+  mountsAt,
+  parseMountInfo,
+  parseMountInfoLine,
+  unescapeOctal,
+} from "../../src/volume/mountinfo.js"
 import { mountScenario } from "./mount-scenario.js"
 
 describe("mountinfo parsing", () => {
@@ -61,6 +69,34 @@ describe("mountinfo parsing", () => {
     )
     assert.deepStrictEqual(mountsAt(stacked, "/t/"), [])
     assert.strictEqual(unescapeOctal("a\\040b\\134c\\12"), "a b\\c\\12")
+  })
+
+  it("knows which mount a path lives on, and the roots a bind of it shows", () => {
+    const table = [
+      "1 0 8:1 / / rw - ext4 /dev/sda1 rw",
+      "2 1 0:30 / /tmp rw - tmpfs tmpfs rw",
+      "3 2 0:31 / /tmp/csi rw - tmpfs tmpfs rw",
+      "4 1 0:30 /node-tmp/csi\\040x /data\\040root rw - tmpfs tmpfs rw",
+      "5 1 8:1 /var/lib/kubelet /var/lib/kubelet rw - ext4 /dev/sda1 rw",
+      "6 2 0:32 / /tmp rw - tmpfs other rw",
+    ].join("\n")
+    assert.strictEqual(mountContaining(table, "/etc/hosts")?.fsType, "ext4")
+    // a later mount on an ancestor covers the earlier one on /tmp/csi
+    assert.strictEqual(mountContaining(table, "/tmp/csi/vol/data")?.source, "other")
+    assert.strictEqual(mountContaining(table, "/data root/vol/data")?.root, "/node-tmp/csi x")
+    assert.deepStrictEqual(bindRootsOf(table, "/data root/vol-1/data"), [
+      "/node-tmp/csi x/vol-1/data",
+      "/vol-1/data",
+    ])
+    assert.deepStrictEqual(bindRootsOf(table, "/data root"), ["/node-tmp/csi x", "/"])
+    assert.deepStrictEqual(bindRootsOf(table, "/var/lib/kubelet/pods"), ["/var/lib/kubelet/pods", "/pods"])
+    assert.deepStrictEqual(bindRootsOf("", "/x/data"), ["/x/data"])
+    const bind = (root: string, fsType = "tmpfs") =>
+      parseMountInfoLine(`9 1 0:31 ${root} /pods/mount ro - ${fsType} tmpfs rw`)!
+    assert.isTrue(isBindOf(bind("/vol-1/data"), ["/vol-1/data"]))
+    assert.isFalse(isBindOf(bind("/vol-1/data", "ext4"), ["/vol-1/data"]))
+    assert.isFalse(isBindOf(bind("/"), ["/vol-1/data"]))
+    assert.isFalse(isBindOf(bind("/vol-2/data"), ["/vol-1/data"]))
   })
 
   it("parses this machine's own mountinfo", async () => {
@@ -147,16 +183,61 @@ describe.skipIf(!canUnshare).for(["syscall", "command"] as const)(
       assert.strictEqual(result.badTargetMounted, false)
     })
 
-    it("unmount removes every stacked mount and the directory, is idempotent, and never deletes contents", async () => {
-      const result = await runFixture("unmount", via)
-      assert.deepStrictEqual(result.afterUnmount, { mounts: [], targetExists: false, sourceIntact: "cert-1" })
+    it("unbind takes off only the volume's own binds, removes the empty target, and leaves the rest", async () => {
+      const result = await runFixture("unbind", via)
+      const done = { _tag: "Unbound" }
+      assert.deepStrictEqual(result.afterUnbind, {
+        outcome: done,
+        mounts: [],
+        targetExists: false,
+        sourceIntact: "cert-1",
+      })
+      assert.deepStrictEqual(result.again, [done, done])
       assert.strictEqual(result.stackedBefore, 2)
       assert.deepStrictEqual(result.stackedAfter, { mounts: 0, exists: false })
-      const notEmpty = result.notEmpty as { tag: string; message: string }
-      assert.strictEqual(notEmpty.tag, "MountError")
-      assert.match(notEmpty.message, /^unmount \/.*\/full: ENOTEMPTY/)
-      assert.strictEqual(result.fullKept, true)
-      assert.strictEqual(result.rootMounted, false)
+      const left =
+        (reason: RegExp, mounts: number, extra: Record<string, unknown> = {}) =>
+        (value: unknown) => {
+          const { outcome, ...rest } = value as { outcome: { _tag: string; reason: string } }
+          assert.strictEqual(outcome._tag, "LeftAlone")
+          assert.match(outcome.reason, reason)
+          assert.deepStrictEqual(rest, { mounts, exists: true, ...extra })
+        }
+      left(/^something else is mounted there \(tmpfs from "tmpfs", root "\/"\)$/, 1)(result.foreign)
+      left(/^something else is mounted there \(tmpfs/, 2)(result.covered)
+      left(/^something else is mounted there \(tmpfs from .*, root "\/vol-2\/data"\)$/, 1)(result.other)
+      left(/^the directory is not empty$/, 0, { kept: true })(result.full)
+      left(/^it is a regular file$/, 0)(result.file)
+      left(/^something else is mounted there \(tmpfs from "tmpfs", root "\/"\)$/, 1, { sourceIntact: true })(
+        result.root,
+      )
+    })
+
+    it("unbind knows a bind by its root below the data root's tmpfs, now or on an earlier tmpfs", async () => {
+      const result = await runFixture("unbind-roots", via)
+      assert.deepStrictEqual(result.shown, ["/sub/vol-1/data"])
+      assert.deepStrictEqual(result.belowRoot, { _tag: "Unbound" })
+      assert.strictEqual(result.belowRootLeft, 0)
+      assert.deepStrictEqual(result.replaced, { _tag: "Unbound" })
+      assert.strictEqual(result.replacedLeft, 0)
+    })
+
+    it("inspect says what is at a path and where it resolves, following symlinks", async () => {
+      const result = await runFixture("inspect", via)
+      assert.deepStrictEqual(result, {
+        missing: { resolved: "<base>/pods/uid/mount", kind: "missing", what: "missing" },
+        directory: { resolved: "<base>/real/dir", kind: "directory", what: "a directory" },
+        throughLink: { resolved: "<base>/real/dir/new/mount", kind: "missing", what: "missing" },
+        linkAtTarget: { resolved: "<base>/real/dir", kind: "other", what: "a symbolic link" },
+        file: { resolved: "<base>/file", kind: "other", what: "a regular file" },
+        belowFile: {
+          resolved: "<base>/file/mount",
+          kind: "other",
+          what: "below a file that is not a directory",
+        },
+        socket: { resolved: "<base>/sock", kind: "other", what: "a socket" },
+        root: { resolved: "/", kind: "directory", what: "a directory" },
+      })
     })
 
     it("the data-root liveness probe fails on a read-only mount and passes on the tmpfs", async () => {
@@ -178,13 +259,13 @@ describe.skipIf(!canUnshare).for(["syscall", "command"] as const)(
 )
 
 describe("RecordingMounter", () => {
-  it.effect("records calls in order and answers isMountPoint from its mounts", () =>
+  it.effect("records calls in order and answers isBound from its mounts", () =>
     Effect.gen(function* () {
       const mounter = yield* Mounter
       const recording = yield* RecordingMounter
       yield* mounter.ensureTmpfs("/csi-data-dir")
       yield* mounter.bindReadOnly("/csi-data-dir/vol-1/data", "/pods/uid/mount/")
-      assert.isTrue(yield* mounter.isMountPoint("/pods/uid/mount"))
+      assert.isTrue(yield* mounter.isBound("/csi-data-dir/vol-1/data", "/pods/uid/mount"))
       assert.deepStrictEqual(
         yield* recording.mounts,
         new Map([
@@ -195,16 +276,58 @@ describe("RecordingMounter", () => {
           ],
         ]),
       )
-      yield* mounter.unmount("/pods/uid/mount")
+      assert.deepStrictEqual(yield* mounter.unbind("/csi-data-dir/vol-1/data", "/pods/uid/mount"), {
+        _tag: "Unbound",
+      })
       assert.isFalse(yield* mounter.isMountPoint("/pods/uid/mount"))
       assert.deepStrictEqual(yield* recording.calls, [
         { operation: "ensureTmpfs", path: "/csi-data-dir" },
         { operation: "bindReadOnly", source: "/csi-data-dir/vol-1/data", target: "/pods/uid/mount/" },
-        { operation: "isMountPoint", path: "/pods/uid/mount" },
-        { operation: "unmount", target: "/pods/uid/mount" },
+        { operation: "isBound", source: "/csi-data-dir/vol-1/data", target: "/pods/uid/mount" },
+        { operation: "unbind", source: "/csi-data-dir/vol-1/data", target: "/pods/uid/mount" },
         { operation: "isMountPoint", path: "/pods/uid/mount" },
       ])
     }).pipe(Effect.provide(RecordingMounter.layer)),
+  )
+
+  it.effect(
+    "leaves what is not its own: other mounts, files, full directories; follows placed symlinks",
+    () =>
+      Effect.gen(function* () {
+        const mounter = yield* Mounter
+        const recording = yield* RecordingMounter
+        const source = "/csi-data-dir/vol-1/data"
+        yield* recording.mountOther("/pods/a/mount", "nfs from server:/export")
+        yield* recording.place("/pods/b/mount", { kind: "file", what: "a socket" })
+        yield* recording.place("/pods/c/mount", { kind: "directory", empty: false })
+        yield* recording.place("/var/lib/kubelet", { kind: "symlink", to: "/data/kubelet" })
+        const outcome = (target: string) => mounter.unbind(source, target)
+        assert.deepStrictEqual(yield* outcome("/pods/a/mount"), {
+          _tag: "LeftAlone",
+          reason: "something else is mounted there (nfs from server:/export)",
+        })
+        assert.deepStrictEqual(yield* outcome("/pods/b/mount"), {
+          _tag: "LeftAlone",
+          reason: "it is a socket",
+        })
+        assert.deepStrictEqual(yield* outcome("/pods/c/mount"), {
+          _tag: "LeftAlone",
+          reason: "the directory is not empty",
+        })
+        assert.deepStrictEqual(yield* mounter.inspect("/var/lib/kubelet/pods/x/mount"), {
+          resolved: "/data/kubelet/pods/x/mount",
+          kind: "missing",
+          what: "missing",
+        })
+        // ours on top of another mount: ours goes, the other stays
+        yield* mounter.bindReadOnly(source, "/pods/a/mount")
+        assert.isTrue(yield* mounter.isBound(source, "/pods/a/mount"))
+        assert.strictEqual((yield* outcome("/pods/a/mount"))._tag, "LeftAlone")
+        assert.deepStrictEqual((yield* recording.mounts).get("/pods/a/mount"), {
+          kind: "other",
+          description: "nfs from server:/export",
+        })
+      }).pipe(Effect.provide(RecordingMounter.layer)),
   )
 
   it.effect("fails the next call (of an operation, when named) once, changing nothing", () =>
@@ -221,8 +344,8 @@ describe("RecordingMounter", () => {
       assert.isTrue(yield* mounter.isMountPoint("/t"))
 
       yield* recording.failNext("umount: busy")
-      const next = yield* Effect.flip(mounter.unmount("/t"))
-      assert.strictEqual(next.operation, "unmount")
+      const next = yield* Effect.flip(mounter.unbind("/s", "/t"))
+      assert.strictEqual(next.operation, "unbind")
       assert.isTrue(yield* mounter.isMountPoint("/t"))
       assert.strictEqual((yield* recording.calls).length, 7)
     }).pipe(Effect.provide(RecordingMounter.layer)),

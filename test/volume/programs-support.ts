@@ -11,12 +11,14 @@ import type { PodInfo } from "../../src/attributes/spec.js"
 import { Config, type DriverConfig } from "../../src/config.js"
 import type { PublishRequest, UnpublishRequest } from "../../src/csi/request.js"
 import type { ServiceAccountToken } from "../../src/csi/token.js"
+import type { Pods } from "../../src/kube/pods.js"
 import { KeyGenerator } from "../../src/pki/keys.js"
 import {
   FakeCertificateRequests,
   type FakeCertificateRequestsOptions,
 } from "../../src/testing/fake-certificate-requests.js"
 import { FakeKeyGenerator } from "../../src/testing/fake-keys.js"
+import { FakePods } from "../../src/testing/fake-pods.js"
 import { type MemoryVolume, MemoryVolumeStore } from "../../src/testing/memory-store.js"
 import { RecordingPodEvents } from "../../src/testing/recording-events.js"
 import { RecordingMounter } from "../../src/testing/recording-mounter.js"
@@ -47,6 +49,8 @@ export interface TestLayerOptions {
   readonly freshKeys?: boolean
   /** A KeyGenerator of the test's own; wins over `freshKeys`. */
   readonly keys?: Layer.Layer<KeyGenerator>
+  /** A Pods of the test's own instead of FakePods. */
+  readonly pods?: Layer.Layer<Pods>
 }
 
 /** Everything publish, unpublish and recovery need, over fakes. */
@@ -58,10 +62,13 @@ export const testLayer = (options: TestLayerOptions = {}) => {
     options.keys ?? (options.freshKeys === true ? KeyGenerator.layer : FakeKeyGenerator.layer),
     FakeCertificateRequests.layerWith(options.issuers === undefined ? {} : { behaviours: options.issuers }),
     RecordingPodEvents.layer,
+    FakePods.layer,
     Tokens.layer,
     VolumeLocks.layer,
   )
-  return Lifecycle.layer.pipe(Layer.provideMerge(services))
+  // A Pods of the test's own wins over FakePods' (the later service in a merge does).
+  const withPods = options.pods === undefined ? services : Layer.merge(services, options.pods)
+  return Lifecycle.layer.pipe(Layer.provideMerge(withPods))
 }
 
 /**

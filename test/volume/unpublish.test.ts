@@ -44,8 +44,8 @@ describe("unpublish", () => {
       assert.deepStrictEqual(yield* store.volumeIds, [])
       assert.strictEqual((yield* mounter.mounts).size, 0)
       assert.deepStrictEqual(
-        (yield* mounter.calls).filter((c) => c.operation === "unmount"),
-        [{ operation: "unmount", target: targetPathOf(id) }],
+        (yield* mounter.calls).filter((c) => c.operation === "unbind"),
+        [{ operation: "unbind", source: `/csi-data-dir/${id}/data`, target: targetPathOf(id) }],
       )
       assert.deepStrictEqual(yield* fake.live(id), [])
       assert.deepStrictEqual(yield* fake.removed, [{ namespace: "team-a", name: request?.name }])

@@ -2,12 +2,14 @@
  * Per-resource write rules, as the apiserver's registry strategies and cert-manager's
  * webhook apply them: what a create fills in or strips, what an update may change on
  * the main resource and on `/status`, when `generation` moves, and the admission checks
- * (cert-manager's identity fields on CertificateRequests, immutable spec, approval
- * conditions that cannot be undone, an Event's namespace).
+ * (cert-manager's identity fields on CertificateRequests, the CSR's usages against
+ * spec.usages, immutable spec, approval conditions that cannot be undone, an Event's namespace).
  */
 import { Result } from "effect"
 import { KeyUsages } from "../../attributes/spec.js"
+import { csrCauses } from "./csr-admission.js"
 import { compact, isJsonObject, type JsonObject, jsonEqual, type KubeObject } from "./objects.js"
+import { normalizePodStatus } from "./pod-status.js"
 import type { ResourceDef } from "./resources.js"
 import { type ApiError, invalid, type StatusCause, webhookDenied } from "./status.js"
 import type { UserInfo } from "./users.js"
@@ -55,7 +57,7 @@ const certificateRequestIdentity = (obj: KubeObject, user: UserInfo): KubeObject
   return { ...obj, spec }
 }
 
-/** cert-manager's validating webhook, the parts a client can get wrong. */
+/** cert-manager's validating webhook, the parts a client can get wrong (the CSR's usages among them). */
 const validateCertificateRequestSpec = (obj: KubeObject): Result.Result<KubeObject, ApiError> => {
   const spec = specOf(obj)
   const causes: Array<StatusCause> = []
@@ -66,6 +68,7 @@ const validateCertificateRequestSpec = (obj: KubeObject): Result.Result<KubeObje
       message: "Required value: must be specified",
     })
   }
+  causes.push(...csrCauses(spec))
   const issuerRef = isJsonObject(spec.issuerRef) ? spec.issuerRef : {}
   if (typeof issuerRef.name !== "string" || issuerRef.name === "") {
     causes.push({
@@ -230,5 +233,6 @@ export const prepareForStatusUpdate = (
 ): Result.Result<KubeObject, ApiError> => {
   const { status: _old, ...rest } = old
   const result: KubeObject = next.status === undefined ? rest : { ...rest, status: next.status }
+  if (def.resource === "pods") return normalizePodStatus(def, result)
   return def.resource === "certificaterequests" ? validateApproval(result, old) : Result.succeed(result)
 }

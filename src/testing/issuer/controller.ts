@@ -2,7 +2,8 @@
  * A cert-manager stand-in running beside the API server: it watches CertificateRequests
  * in the store, approves each new one the way cert-manager's default approver does
  * (`Approved=True`, reason `cert-manager.io`) — or denies it, for a deny issuer — and
- * then answers as the request's issuer is configured to (see `behaviour.ts`). It is a
+ * then answers as the request's issuer is configured to (see `behaviour.ts` for the
+ * named issuers, `answers.ts` for what each writes into the status). It is a
  * level-triggered reconciler: every change re-reads the object and moves it at most one
  * step, so its own writes, restarts and behaviour changes all converge.
  */
@@ -11,9 +12,9 @@ import { getPath, isJsonObject, type JsonObject, type KubeObject } from "../api-
 import { now as nowIso } from "../api-server/rest.js"
 import { failure } from "../api-server/status.js"
 import { ObjectStore } from "../api-server/store.js"
+import { type Answering, answerFor, makeAuthorities } from "./answers.js"
 import { defaultBehaviours, IssuerBehaviour } from "./behaviour.js"
 import type { CertificateAuthority } from "./ca.js"
-import { malformedCertificate, signCertificateRequest } from "./sign.js"
 
 export interface IssuerOptions {
   /** Behaviours by issuer name, replacing the defaults (`ca-issuer`, `slow-issuer`, …) of the same name. */
@@ -43,6 +44,7 @@ export class Issuer extends Context.Service<
       const queue = yield* Queue.unbounded<{ readonly key: string } | { readonly deletedUid: string }>()
       // delayed signings, by CertificateRequest uid
       const delayed = yield* FiberMap.make<string>()
+      const authorities = yield* makeAuthorities(Effect.succeed(ca))
 
       const behaviourOf = (name: string): IssuerBehaviour => behaviours.get(name) ?? IssuerBehaviour.pending()
 
@@ -105,7 +107,7 @@ export class Issuer extends Context.Service<
           switch (behaviour._tag) {
             case "Sign": {
               if (behaviour.delay === undefined || Duration.toMillis(behaviour.delay) <= 0) {
-                yield* sign(cr)
+                yield* answer(cr, behaviour)
                 return
               }
               const uid = cr.metadata.uid ?? key
@@ -117,7 +119,11 @@ export class Issuer extends Context.Service<
                   `Waiting for the sandbox issuer "${issuerName}" to sign (it takes ${Duration.format(Duration.fromInputUnsafe(behaviour.delay!))})`,
                 ),
               )
-              yield* FiberMap.run(delayed, uid, Effect.andThen(Effect.sleep(behaviour.delay), sign(cr)))
+              yield* FiberMap.run(
+                delayed,
+                uid,
+                Effect.andThen(Effect.sleep(behaviour.delay), answer(cr, behaviour)),
+              )
               return
             }
             case "Fail":
@@ -131,11 +137,8 @@ export class Issuer extends Context.Service<
               )
               return
             case "Malformed":
-              yield* writeStatus(cr, (s, now) => ({
-                ...issued(s, now),
-                certificate: malformedCertificate(),
-                ca: Buffer.from(`${ca.certificatePem.trimEnd()}\n`).toString("base64"),
-              }))
+            case "BadAnswer":
+              yield* answer(cr, behaviour)
               return
             case "Deny":
             case "Pending": {
@@ -152,9 +155,10 @@ export class Issuer extends Context.Service<
           }
         })
 
-      const sign = (cr: KubeObject) =>
+      /** Ready=True with the behaviour's answer, or Ready=False (Failed) when the request cannot be signed. */
+      const answer = (cr: KubeObject, behaviour: Answering) =>
         Effect.gen(function* () {
-          const result = yield* Effect.result(signCertificateRequest(ca, cr))
+          const result = yield* Effect.result(answerFor(authorities, cr, behaviour))
           if (Result.isFailure(result)) {
             yield* Effect.logDebug(
               `sandbox issuer: ${cr.metadata.namespace}/${cr.metadata.name} failed: ${result.failure.message}`,

@@ -1,7 +1,8 @@
 /**
  * Encodes and signs the certificates the sandbox CA issues, straight to DER: the subject
  * and public key are copied verbatim from the request, the issuer Name from the CA
- * certificate, and the extensions are the set cert-manager's CA issuer gives a leaf.
+ * certificate, and the extensions are the set cert-manager's CA issuer gives a leaf, the
+ * SAN extension as the request has it.
  * Signing runs on node's threadpool.
  */
 import { type KeyObject, randomBytes, sign } from "node:crypto"
@@ -53,7 +54,7 @@ export interface LeafRequest {
   readonly extKeyUsages: ReadonlyArray<string>
   /** The subjectAltName extension value (DER), copied from a CSR; absent for none. */
   readonly subjectAltName?: Uint8Array
-  /** Marks subjectAltName critical, as RFC 5280 requires when the subject is empty. */
+  /** The criticality the CSR asked for (RFC 5280 wants it critical when the subject is empty). */
   readonly subjectAltNameCritical?: boolean
 }
 

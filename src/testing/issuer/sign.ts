@@ -1,19 +1,22 @@
 /**
  * What cert-manager's CA issuer does with a CertificateRequest's spec: decode the PEM CSR
  * from `spec.request`, check its signature, and issue a leaf with the CSR's subject and
- * SANs, `spec.duration` (default 2160h), `spec.isCA` and `spec.usages` (default digital
- * signature + key encipherment; a CA also gets cert sign). Anything wrong with the
- * request is a `SignFailure` whose message becomes the Failed condition's.
+ * SAN extension (criticality included), `spec.duration` (default 2160h), `spec.isCA` and
+ * `spec.usages` (default digital signature + key encipherment; a CA also gets cert sign).
+ * Usages or a CA flag the CSR asks for must equal the spec's, as cert-manager's
+ * `CertificateTemplateFromCertificateRequest` checks. Anything wrong with the request is a
+ * `SignFailure` whose message becomes the Failed condition's.
  */
 import { Clock, Data, Duration, Effect, Result } from "effect"
 import { parseGoDuration } from "../../attributes/duration.js"
 import type { KeyUsage } from "../../attributes/spec.js"
 import { pem } from "../../pki/der.js"
-import { KeyUsageBits, toX509Usages } from "../../pki/usages.js"
+import { knownExtKeyUsages, usageNamesOf, type X509Usages, x509UsagesFor } from "../../pki/usages.js"
 import { getPath, type KubeObject } from "../api-server/objects.js"
 import { type CertificateAuthority, signLeaf } from "./ca.js"
-import { type CertificateSigningRequest, readCsr } from "./csr-reader.js"
+import type { CertificateSigningRequest } from "./csr-reader.js"
 import { verifyCsrSignature } from "./csr-signature.js"
+import { parseRequest, requestedIsCA, requestedUsages } from "./csr-usages.js"
 
 export type { CertificateSigningRequest, RequestedExtension } from "./csr-reader.js"
 
@@ -28,7 +31,6 @@ export interface Issued {
 }
 
 const defaultDurationMs = 2160 * 3_600_000
-const defaultUsages: ReadonlyArray<KeyUsage> = ["digital signature", "key encipherment"]
 const subjectAltNameOid = "2.5.29.17"
 
 const templateError = (why: string) =>
@@ -39,18 +41,11 @@ const b64 = (s: string): string => Buffer.from(s, "utf8").toString("base64")
 /** One PEM block ending in exactly one newline. */
 const block = (text: string): string => `${text.trimEnd()}\n`
 
-const csrPem =
-  /-----BEGIN (?:NEW )?CERTIFICATE REQUEST-----([\s\S]+?)-----END (?:NEW )?CERTIFICATE REQUEST-----/
-
 /** Decodes `spec.request` (base64 of a PEM CSR) and checks the CSR's signature. */
 export const decodeCsr = (request: unknown): Effect.Effect<CertificateSigningRequest, SignFailure> =>
   Effect.gen(function* () {
-    if (typeof request !== "string" || request === "") return yield* templateError("spec.request is empty")
-    const text = Buffer.from(request, "base64").toString("utf8")
-    const found = csrPem.exec(text)
-    if (found === null) return yield* templateError("error decoding certificate request PEM block")
-    const parsed = readCsr(new Uint8Array(Buffer.from(found[1]!, "base64")))
-    if (Result.isFailure(parsed)) return yield* templateError(`failed to parse csr: ${parsed.failure}`)
+    const parsed = parseRequest(request)
+    if (Result.isFailure(parsed)) return yield* templateError(parsed.failure)
     const valid = yield* Effect.mapError(verifyCsrSignature(parsed.success), (e) =>
       templateError(`failed to verify csr signature: ${e.reason}`),
     )
@@ -58,16 +53,37 @@ export const decodeCsr = (request: unknown): Effect.Effect<CertificateSigningReq
     return parsed.success
   })
 
-const keyUsageFlags = (
-  usages: ReadonlyArray<KeyUsage>,
+/** Usage names as cert-manager prints them in these errors: `[ 'a', 'b' ]`, or `[]`. */
+const printUsages = (names: ReadonlyArray<string>): string =>
+  names.length === 0 ? "[]" : `[ ${names.map((n) => `'${n}'`).join(", ")} ]`
+
+/**
+ * What the CSR asks for must be what the spec gives: its CA flag, when it has
+ * BasicConstraints; its usages, when it has KeyUsage or ExtendedKeyUsage (flags equal,
+ * known EKU OIDs equal in order).
+ */
+const checkCsrAgainstSpec = (
+  csr: CertificateSigningRequest,
   isCA: boolean,
-): { flags: number; ext: ReadonlyArray<string> } => {
-  const { keyUsages, extKeyUsages } = toX509Usages(usages)
-  let flags = 0
-  for (const bit of keyUsages) flags |= 1 << KeyUsageBits[bit]
-  if (isCA) flags |= 1 << KeyUsageBits.keyCertSign
-  return { flags, ext: extKeyUsages }
-}
+  expected: X509Usages,
+): Result.Result<void, string> =>
+  Result.gen(function* () {
+    const askedCA = yield* requestedIsCA(csr)
+    if (askedCA !== undefined && askedCA !== isCA)
+      return yield* Result.fail(`encoded CSR error: IsCA ${askedCA} does not match expected value ${isCA}`)
+    const asked = yield* requestedUsages(csr)
+    if (asked.keyUsage === undefined && asked.extKeyUsages === undefined) return
+    const keyUsage = asked.keyUsage ?? 0
+    if (keyUsage !== expected.keyUsage)
+      return yield* Result.fail(
+        `encoded CSR error: the KeyUsages ${printUsages(usageNamesOf(keyUsage, []))} do not match the expected KeyUsages ${printUsages(usageNamesOf(expected.keyUsage, []))}`,
+      )
+    const ext = knownExtKeyUsages(asked.extKeyUsages ?? [])
+    if (ext.length !== expected.extKeyUsages.length || ext.some((oid, i) => oid !== expected.extKeyUsages[i]))
+      return yield* Result.fail(
+        `encoded CSR error: the ExtKeyUsages ${printUsages(usageNamesOf(0, ext))} do not match the expected ExtKeyUsages ${printUsages(usageNamesOf(0, expected.extKeyUsages))}`,
+      )
+  })
 
 /** Issues the certificate a CertificateRequest asks for. */
 export const signCertificateRequest = (
@@ -87,11 +103,10 @@ export const signCertificateRequest = (
     }
     const isCA = getPath(cr, "spec.isCA") === true
     const requested = getPath(cr, "spec.usages")
-    const usages =
-      Array.isArray(requested) && requested.length > 0
-        ? (requested as ReadonlyArray<KeyUsage>)
-        : defaultUsages
-    const { flags, ext } = keyUsageFlags(usages, isCA)
+    const usages = x509UsagesFor(Array.isArray(requested) ? (requested as ReadonlyArray<KeyUsage>) : [], isCA)
+    const consistent = checkCsrAgainstSpec(csr, isCA, usages)
+    if (Result.isFailure(consistent)) return yield* templateError(consistent.failure)
+    // copied as requested, criticality included, as cert-manager's CA issuer copies it
     const san = csr.extensions.find((e) => e.oid === subjectAltNameOid)
     const now = yield* Clock.currentTimeMillis
     const leaf = yield* Effect.mapError(
@@ -101,11 +116,9 @@ export const signCertificateRequest = (
         notBefore: new Date(now),
         notAfter: new Date(now + durationMs),
         isCA,
-        keyUsages: flags,
-        extKeyUsages: ext,
-        ...(san === undefined
-          ? {}
-          : { subjectAltName: san.value, subjectAltNameCritical: csr.subjectIsEmpty }),
+        keyUsages: usages.keyUsage,
+        extKeyUsages: usages.extKeyUsages,
+        ...(san === undefined ? {} : { subjectAltName: san.value, subjectAltNameCritical: san.critical }),
       }),
       (e) => new SignFailure({ message: `Error signing certificate: ${e.reason}` }),
     )

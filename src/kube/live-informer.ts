@@ -1,0 +1,54 @@
+/**
+ * An informer over the API server: one resource's list and watch through the driver's
+ * client (rate limited, counted), narrowed by a label or field selector, with a
+ * readiness check registered so /readyz says when it is not in sync.
+ */
+import { Watch } from "@kubernetes/client-node"
+import { Effect } from "effect"
+import { Health } from "../observability/health.js"
+import { apiErrorOf, type Clients, KubeClient } from "./client.js"
+import { type InformerKind, listResultOf, makeObjectInformer, type Named, watchStream } from "./informer.js"
+
+export interface LiveInformerOptions<A extends Named> {
+  readonly kind: InformerKind<A>
+  /** The watch's path: `/api/v1/pods`, `/apis/<group>/<version>/<resource>`. */
+  readonly path: string
+  readonly selector: { readonly labelSelector: string } | { readonly fieldSelector: string }
+  /** The list call, with the same selector. */
+  readonly list: (clients: Clients) => Promise<unknown>
+  /** Name of the readiness check. */
+  readonly check: string
+}
+
+export const makeLiveInformer = <A extends Named>(options: LiveInformerOptions<A>) =>
+  Effect.gen(function* () {
+    const kube = yield* KubeClient
+    const health = yield* Health
+    const watch = new Watch(kube.kubeConfig)
+    const resource = options.kind.resource
+    const informer = yield* makeObjectInformer(
+      {
+        list: kube.call("list", resource, () => options.list(kube.driver)).pipe(Effect.map(listResultOf)),
+        watch: (resourceVersion) =>
+          watchStream(
+            (onEvent, onDone) =>
+              watch.watch(
+                options.path,
+                { ...options.selector, resourceVersion, allowWatchBookmarks: true },
+                onEvent,
+                onDone,
+              ),
+            (cause) => apiErrorOf("watch", resource, cause),
+          ),
+      },
+      options.kind,
+    )
+    yield* health.register({
+      name: options.check,
+      kind: "readiness",
+      run: Effect.flatMap(informer.synced, (ok) =>
+        ok ? Effect.void : Effect.fail("not synced with the API server (list or watch failing)"),
+      ),
+    })
+    return informer
+  })

@@ -1,0 +1,85 @@
+/**
+ * The parts of a v1 Pod the driver reads — its identity, IPs, conditions and
+ * annotations — decoded with Schema from what the API serves (plain JSON from the
+ * watch, client-node's model objects from the list), so a malformed pod is skipped,
+ * never a crash.
+ */
+import { BlockList, isIPv4, isIPv6 } from "node:net"
+import { Result, Schema } from "effect"
+
+const PodCondition = Schema.Struct({ type: Schema.String, status: Schema.String })
+
+const PodObject = Schema.Struct({
+  metadata: Schema.Struct({
+    name: Schema.String,
+    namespace: Schema.String,
+    uid: Schema.String,
+    resourceVersion: Schema.optional(Schema.String),
+    annotations: Schema.optional(Schema.NullOr(Schema.Record(Schema.String, Schema.String))),
+    // A string from the watch, a Date from client-node's list: only its presence matters.
+    deletionTimestamp: Schema.optional(Schema.Unknown),
+  }),
+  status: Schema.optional(
+    Schema.Struct({
+      podIP: Schema.optional(Schema.NullOr(Schema.String)),
+      podIPs: Schema.optional(Schema.NullOr(Schema.Array(Schema.Struct({ ip: Schema.String })))),
+      conditions: Schema.optional(Schema.NullOr(Schema.Array(PodCondition))),
+    }),
+  ),
+})
+
+/** One pod on this node, as the driver sees it. */
+export interface Pod {
+  readonly metadata: {
+    readonly namespace: string
+    readonly name: string
+    readonly uid: string
+    readonly resourceVersion?: string | undefined
+  }
+  /** status.podIPs in order (status.podIP first, as the API keeps them); empty until the pod has one. */
+  readonly ips: ReadonlyArray<string>
+  readonly conditions: ReadonlyArray<{ readonly type: string; readonly status: string }>
+  readonly annotations: Readonly<Record<string, string>>
+  /** Has a deletionTimestamp: terminating, its volumes not yet unpublished. */
+  readonly deleting: boolean
+}
+
+const decodePodObject = Schema.decodeUnknownResult(PodObject)
+
+/** The pod's IPs: status.podIPs, or status.podIP alone from a server that sets only that. */
+const ipsOf = (status: (typeof PodObject.Type)["status"]): ReadonlyArray<string> => {
+  const listed = (status?.podIPs ?? []).map((entry) => entry.ip).filter((ip) => ip !== "")
+  if (listed.length > 0) return listed
+  const single = status?.podIP ?? ""
+  return single === "" ? [] : [single]
+}
+
+const podOf = (object: typeof PodObject.Type): Pod => ({
+  metadata: {
+    namespace: object.metadata.namespace,
+    name: object.metadata.name,
+    uid: object.metadata.uid,
+    resourceVersion: object.metadata.resourceVersion,
+  },
+  ips: ipsOf(object.status),
+  conditions: object.status?.conditions ?? [],
+  annotations: object.metadata.annotations ?? {},
+  deleting: object.metadata.deletionTimestamp !== undefined && object.metadata.deletionTimestamp !== null,
+})
+
+export const decodePod = (raw: unknown): Result.Result<Pod, Schema.SchemaError> =>
+  Result.map(decodePodObject(raw), podOf)
+
+const v4Mapped = new BlockList()
+v4Mapped.addSubnet("::ffff:0:0", 96, "ipv6")
+
+/**
+ * An address's family as Go's net.IP sees it (upstream's gates use To4): an IPv4-mapped
+ * IPv6 address (`::ffff:10.0.0.1`) counts as IPv4. Zoned or malformed: none.
+ */
+export const ipFamily = (ip: string): "ipv4" | "ipv6" | undefined => {
+  if (ip.includes("%")) return undefined
+  if (isIPv4(ip)) return "ipv4"
+  if (isIPv6(ip)) return v4Mapped.check(ip, "ipv6") ? "ipv4" : "ipv6"
+  return undefined
+}

@@ -1,0 +1,43 @@
+/**
+ * The driver binary loads only what the driver runs: the sandbox (in-process API
+ * server, CA issuer) and @peculiar/x509 with reflect-metadata are reached only through
+ * the `sandbox` subcommand's dynamic import. Read from the bundle `npm run build` makes
+ * (dist/main.js and its chunks), so a static import that drags them in fails here.
+ */
+import * as fs from "node:fs"
+import * as path from "node:path"
+import { describe, expect, it } from "vitest"
+import { mainJs } from "../support/driver-process.js"
+
+const staticImport = /^(?:import|export)\s[^;]*?\bfrom\s*"(\.[^"]+)"|^import\s*"(\.[^"]+)"/gm
+const dynamicImport = /\bimport\("(\.[^"]+)"\)/g
+
+/** Every chunk reachable from `entry`, following static imports and, if asked, dynamic ones. */
+const reachable = (entry: string, options: { dynamic: boolean }): ReadonlySet<string> => {
+  const seen = new Set<string>()
+  const visit = (file: string) => {
+    if (seen.has(file)) return
+    seen.add(file)
+    const source = fs.readFileSync(file, "utf8")
+    const specifiers = [...source.matchAll(staticImport)].map((m) => m[1] ?? m[2] ?? "")
+    if (options.dynamic) specifiers.push(...[...source.matchAll(dynamicImport)].map((m) => m[1] ?? ""))
+    for (const specifier of specifiers) visit(path.resolve(path.dirname(file), specifier))
+  }
+  visit(entry)
+  return new Set([...seen].map((file) => path.relative(path.dirname(entry), file)))
+}
+
+const sandboxOnly = ["main/sandbox.js", "main/@peculiar-x509.js", "main/reflect-metadata.js"]
+
+describe("the driver's module graph", () => {
+  it("never statically reaches the sandbox, @peculiar/x509 or reflect-metadata", () => {
+    const loaded = reachable(mainJs, { dynamic: false })
+    expect(loaded).toContain("main/effect.js")
+    for (const chunk of sandboxOnly) expect(loaded).not.toContain(chunk)
+  })
+
+  it("reaches them through the sandbox subcommand's dynamic import (the walk sees the chunks)", () => {
+    const loaded = reachable(mainJs, { dynamic: true })
+    for (const chunk of sandboxOnly) expect(loaded).toContain(chunk)
+  })
+})
