@@ -57,6 +57,48 @@ const podKeys = {
   serviceAccountName: ServiceAccountNameKey,
 } as const
 
+const dnsLabel = "[a-z0-9]([-a-z0-9]*[a-z0-9])?"
+const dnsSubdomain = new RegExp(`^(?=.{1,253}$)${dnsLabel}(\\.${dnsLabel})*$`)
+
+/**
+ * What kubelet puts in each pod key: the API server only admits names of these shapes,
+ * so anything else did not come from kubelet, and must not reach log lines, labels,
+ * API paths or the CertificateRequest's owner reference.
+ */
+const podKeyRules: Readonly<
+  Record<keyof typeof podKeys, { readonly valid: RegExp; readonly shape: string }>
+> = {
+  name: {
+    valid: dnsSubdomain,
+    shape: "a DNS-1123 subdomain (lower-case letters, digits, '-' and '.'; ≤ 253)",
+  },
+  namespace: {
+    valid: new RegExp(`^(?=.{1,63}$)${dnsLabel}$`),
+    shape: "a DNS-1123 label (lower-case letters, digits and '-'; ≤ 63)",
+  },
+  uid: { valid: /^[A-Za-z0-9._-]{1,128}$/, shape: "a UID (letters, digits, '.', '_' and '-'; ≤ 128)" },
+  serviceAccountName: {
+    valid: dnsSubdomain,
+    shape: "a DNS-1123 subdomain (lower-case letters, digits, '-' and '.'; ≤ 253)",
+  },
+}
+
+const podProblems = (pod: Record<keyof typeof podKeys, string>, problems: Array<string>) => {
+  const missing = Object.entries(podKeys).filter(([field]) => pod[field as keyof typeof pod] === "")
+  if (missing.length > 0) {
+    problems.push(
+      `kubelet sent no ${missing.map(([, key]) => key).join(", ")}: set podInfoOnMount: true on the CSIDriver object`,
+    )
+  }
+  for (const [field, key] of Object.entries(podKeys) as Array<[keyof typeof podKeys, string]>) {
+    const value = pod[field]
+    const rule = podKeyRules[field]
+    if (value !== "" && !rule.valid.test(value)) {
+      problems.push(`${key} ${quoteCut(value, 64)} is not ${rule.shape}, as kubelet sends it`)
+    }
+  }
+}
+
 const required = (value: string, field: string, problems: Array<string>) => {
   if (value === "") problems.push(`${field} is required`)
 }
@@ -140,12 +182,7 @@ export const decodePublish = (
     uid: context[podKeys.uid] ?? "",
     serviceAccountName: context[podKeys.serviceAccountName] ?? "",
   }
-  const missing = Object.entries(podKeys).filter(([field]) => pod[field as keyof typeof pod] === "")
-  if (missing.length > 0) {
-    problems.push(
-      `kubelet sent no ${missing.map(([, key]) => key).join(", ")}: set podInfoOnMount: true on the CSIDriver object`,
-    )
-  }
+  podProblems(pod, problems)
   const token = tokenFor(context, request.secrets, options.useTokenRequest)
   if (token._tag === "Invalid") problems.push(token.problem)
   if (problems.length > 0) return Effect.fail(new InvalidRequest({ problems }))

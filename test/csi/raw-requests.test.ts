@@ -146,11 +146,23 @@ const capability: Arbitrary.Arbitrary<Capability> = Arbitrary.map(
 
 const podKeys = [K.PodNameKey, K.PodNamespaceKey, K.PodUidKey, K.ServiceAccountNameKey] as const
 
+/** A pod key's value as no kubelet sends it: upper case, a slash, NUL, too long, or anything. */
+const hostilePodValue = oneOf(
+  pick(["Upper", "a/b", "a\0b", "-lead", "trail.", "a..b", "x".repeat(300)]),
+  anyString,
+)
+
 const volumeContext = Arbitrary.map(
-  Arbitrary.all([mostly(pick([""]), pick(podKeys)), mostly(pick(["true"]), pick(["false", ""]))]),
-  ([drop, ephemeral]) => {
+  Arbitrary.all([
+    mostly(pick([""]), pick(podKeys)),
+    mostly(pick(["true"]), pick(["false", ""])),
+    mostly(pick([""]), pick(podKeys)),
+    hostilePodValue,
+  ]),
+  ([drop, ephemeral, spoil, hostile]) => {
     const { attributes } = publishRequest("csi-any")
     const context: Record<string, string> = { ...attributes, [K.EphemeralKey]: ephemeral }
+    if (spoil !== "") context[spoil] = hostile
     if (drop !== "") delete context[drop]
     return context
   },
@@ -196,6 +208,16 @@ const targetBroken = (t: string) => {
   return !clean || overlaps
 }
 
+const label = "[a-z0-9]([-a-z0-9]*[a-z0-9])?"
+const podValueRules: Record<(typeof podKeys)[number], RegExp> = {
+  [K.PodNameKey]: new RegExp(`^(?=.{1,253}$)${label}(\\.${label})*$`),
+  [K.PodNamespaceKey]: new RegExp(`^(?=.{1,63}$)${label}$`),
+  [K.PodUidKey]: /^[A-Za-z0-9._-]{1,128}$/,
+  [K.ServiceAccountNameKey]: new RegExp(`^(?=.{1,253}$)${label}(\\.${label})*$`),
+}
+const podValueBroken = (key: (typeof podKeys)[number], value: string | undefined) =>
+  value === undefined || !podValueRules[key].test(value)
+
 /** Each broken rule as a word the message must contain. */
 const brokenFields = (r: NodePublishVolumeRequest__Output): ReadonlyArray<string> => {
   const fields: Array<string> = []
@@ -207,7 +229,7 @@ const brokenFields = (r: NodePublishVolumeRequest__Output): ReadonlyArray<string
   if (c === null || c.access_type !== "mount" || !modeOk) fields.push("volume_capability")
   if (!r.readonly && c !== null) fields.push("readonly")
   if (r.volume_context[K.EphemeralKey] !== "true") fields.push(K.EphemeralKey)
-  for (const key of podKeys) if (r.volume_context[key] === undefined) fields.push(key)
+  for (const key of podKeys) if (podValueBroken(key, r.volume_context[key])) fields.push(key)
   return fields
 }
 
