@@ -15,6 +15,7 @@ import { MetricsServer } from "./observability/http.js"
 import { loggingLayer } from "./observability/logging.js"
 import { KeyGenerator } from "./pki/keys.js"
 import { DataRoot } from "./volume/data-root.js"
+import { GonePods } from "./volume/gone-pods.js"
 import { Lifecycle } from "./volume/lifecycle.js"
 import { VolumeLocks } from "./volume/locks.js"
 import { Mounter } from "./volume/mounter.js"
@@ -37,7 +38,7 @@ export const driverLayer = (config: DriverConfig, overrides: Overrides = {}) => 
     Layer.provide(overrides.kubeClient ?? KubeClient.layer),
   )
   const services = Layer.mergeAll(storage, kube, KeyGenerator.layer, Tokens.layer, VolumeLocks.layer)
-  const volumes = Volumes.layer.pipe(Layer.provideMerge(Lifecycle.layer))
+  const volumes = Volumes.layer.pipe(Layer.provideMerge(GonePods.layer), Layer.provideMerge(Lifecycle.layer))
   return Layer.mergeAll(CsiServer, Recovery, MetricsServer).pipe(
     Layer.provide(volumes),
     Layer.provide(services),
