@@ -1,7 +1,8 @@
 /*
  * mount(2) and umount2(2) for the driver, so a bind mount costs two syscalls on
  * libuv's threadpool instead of a mount(8) process (~2.5 ms each on a small node,
- * most of it exec). Each call returns a Promise; a failure rejects with an Error
+ * most of it exec): read-only binds into pods, a writable bind to take an earlier
+ * tmpfs back from a pod's target, the data root's tmpfs, and unmounts. Each call returns a Promise; a failure rejects with an Error
  * carrying `errno` (the positive number) and `syscall` (the step that failed).
  * Paths arrive canonical from the caller; nothing here resolves or checks them.
  */

@@ -1,7 +1,9 @@
 /**
  * Mounts on the node: the tmpfs under the data root, the read-only bind of a volume's
  * data/ into the pod's target path, and taking that bind off again (only that: a mount
- * the driver did not make is never unmounted, whatever path it is asked about). The
+ * the driver did not make is never unmounted, whatever path it is asked about); and,
+ * when the data root's tmpfs was replaced under a running pod, binding the earlier tmpfs
+ * back from the pod's target onto the volume's new data/, writable (adopt.ts). The
  * live layer mounts with mount(2) through the native helper (mount-syscalls.ts), or
  * with util-linux `mount`/`umount` through a long-lived shell where the helper cannot
  * load (mount-commands.ts); either way the driver needs CAP_SYS_ADMIN in the host's
