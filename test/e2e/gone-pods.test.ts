@@ -6,45 +6,16 @@
  * pods are deleted with `--cascade=orphan` so their requests outlive them in the API and
  * only the driver can delete them (the garbage collector would otherwise hide it).
  */
-import { randomUUID } from "node:crypto"
 import { afterEach, describe, expect, it } from "vitest"
 import { hashIdentifier, volumeIdHashLabel } from "../../src/kube/labels.js"
-import { canMount, nodeId, whyNoMounts } from "../support/driver-process.js"
-import type { Pod } from "../support/kubelet.js"
-import { type Harness, seedAttributes, startHarness } from "./support.js"
+import { canMount, whyNoMounts } from "../support/driver-process.js"
+import { type Harness, newPodOnNode, shortLived, sleep, startHarness, until } from "./support.js"
 
 let h: Harness | undefined
 afterEach(async () => {
   await h?.close()
   h = undefined
 })
-
-const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms))
-
-/** Polls `probe` every 20 ms; resolves with its value and how long it took. */
-const until = async <A>(what: string, probe: () => Promise<A | undefined>, timeoutMs = 15_000) => {
-  const started = Date.now()
-  while (Date.now() - started < timeoutMs) {
-    const value = await probe()
-    if (value !== undefined) return { value, ms: Date.now() - started }
-    await sleep(20)
-  }
-  throw new Error(`timed out waiting for ${what}`)
-}
-
-/** Renewed every ~4 s: 16 s before the end of a 20 s certificate. */
-const shortLived = {
-  ...seedAttributes,
-  "csi.cert-manager.io/key-algorithm": "ECDSA",
-  "csi.cert-manager.io/duration": "20s",
-  "csi.cert-manager.io/renew-before": "16s",
-}
-
-const newPod = async (harness: Harness): Promise<Pod> => {
-  const name = `app-${randomUUID().slice(0, 8)}`
-  const pod = await harness.sandbox.registerPod({ namespace: "sandbox", name, nodeName: nodeId })
-  return { name, namespace: "sandbox", uid: String(pod.metadata.uid) }
-}
 
 /** The volume's requests, by its label: an orphaned request has no owner left to find it by. */
 const requestsOf = async (harness: Harness, volumeId: string) =>
@@ -61,7 +32,7 @@ const isMounted = (harness: Harness, target: string) =>
 describe.skipIf(!canMount)("a pod deleted while its volume lives", () => {
   it("loses its requests within a second and gets no renewal; files and mount stay until unpublish", async () => {
     h = await startHarness()
-    const pod = await newPod(h)
+    const pod = await newPodOnNode(h)
     const published = await h.kubelet.publish(pod, shortLived)
     expect(published.result.details).toBe("")
     expect(await requestsOf(h, published.volumeId)).toHaveLength(1)
@@ -92,8 +63,8 @@ describe.skipIf(!canMount)("a pod deleted while its volume lives", () => {
 
   it("at restart: a pod deleted while the driver was down is judged from the first list", async () => {
     h = await startHarness()
-    const gone = await newPod(h)
-    const staying = await newPod(h)
+    const gone = await newPodOnNode(h)
+    const staying = await newPodOnNode(h)
     const [goneVolume, stayingVolume] = await Promise.all([
       h.kubelet.publish(gone, shortLived),
       h.kubelet.publish(staying, shortLived),
