@@ -7,8 +7,9 @@
  * late event of the pod that held the name before could be the other UID). A gone
  * volume is retired at once: its renewals, a gate wait or an issuance in flight stop,
  * its CertificateRequests are deleted, and its metadata says so, so no republish or
- * restart revives it. Its files and mount stay: kubelet owns the mount and unpublishes
- * it with the pod.
+ * restart revives it (kubelet names a volume after its pod's UID and the volume's
+ * name, so a new pod never shares a retired volume's id). Its files and mount stay:
+ * kubelet owns the mount and unpublishes it with the pod.
  *
  * A pod that is only terminating (deletionTimestamp set) is not gone: its containers
  * run on through the grace period, which can be long, maybe still serving with the
@@ -20,7 +21,7 @@
  * another pod under its name, is gone. At runtime a pod missing from the cache may be
  * one whose ADDED event is still on the way, so only changes decide.
  */
-import { Clock, Context, Effect, Layer, Queue, Stream } from "effect"
+import { Clock, Context, Effect, Layer, Option, Queue, Stream } from "effect"
 import type { PodInfo } from "../attributes/spec.js"
 import type { CertificateRequests } from "../kube/certificate-requests.js"
 import { goneBy, type PodChange, Pods } from "../kube/pods.js"
@@ -133,7 +134,7 @@ export class GonePods extends Context.Service<
           const followed: Followed = {
             volumeId,
             pod,
-            seen: cached._tag === "Some" && cached.value.metadata.uid === pod.uid,
+            seen: Option.isSome(cached) && cached.value.metadata.uid === pod.uid,
           }
           byVolume.set(volumeId, followed)
           const key = podKey(pod.namespace, pod.name)
