@@ -4,6 +4,7 @@
  * namespace); without it, says so and returns.
  */
 import { canMount, mainJs } from "../test/support/driver-process.js"
+import { badInput } from "./bad-input.js"
 import { burst } from "./burst.js"
 import { latency } from "./latency.js"
 import { recovery } from "./recovery.js"
@@ -13,6 +14,11 @@ const groups: ReadonlyArray<{ name: string; run: () => Promise<Table | ReadonlyA
   { name: "latency", run: latency },
   { name: "burst", run: burst },
   { name: "recovery", run: recovery },
+  {
+    name: "bad-input",
+    // Through the shebang, as deployed, and under plain `node dist/main.js` (V8's default heap sizing).
+    run: async () => [await badInput(), await badInput({ plainNode: true })],
+  },
 ]
 
 export const runBenchmarks = async (only: ReadonlyArray<string>): Promise<void> => {

@@ -13,6 +13,7 @@ import { Pods } from "./kube/pods.js"
 import { Health } from "./observability/health.js"
 import { MetricsServer } from "./observability/http.js"
 import { loggingLayer } from "./observability/logging.js"
+import { MemoryTrim } from "./observability/memory.js"
 import { KeyGenerator } from "./pki/keys.js"
 import { DataRoot } from "./volume/data-root.js"
 import { GonePods } from "./volume/gone-pods.js"
@@ -39,7 +40,7 @@ export const driverLayer = (config: DriverConfig, overrides: Overrides = {}) => 
   )
   const services = Layer.mergeAll(storage, kube, KeyGenerator.layer, Tokens.layer, VolumeLocks.layer)
   const volumes = Volumes.layer.pipe(Layer.provideMerge(GonePods.layer), Layer.provideMerge(Lifecycle.layer))
-  return Layer.mergeAll(CsiServer, Recovery, MetricsServer).pipe(
+  return Layer.mergeAll(CsiServer, Recovery, MetricsServer, MemoryTrim).pipe(
     Layer.provide(volumes),
     Layer.provide(services),
     Layer.provide(base),

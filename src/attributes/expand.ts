@@ -96,14 +96,15 @@ export const expand = (
   s: string,
   variables: Readonly<Partial<Record<string, string>>>,
 ): Result.Result<string, ReadonlyArray<string>> => {
-  const unknown: Array<string> = []
+  // A Set keeps the order of appearance and finds repeats in constant time.
+  const unknown = new Set<string>()
   const expanded = goExpand(s, (name) => {
     const value = Object.hasOwn(variables, name) ? variables[name] : undefined
     if (value !== undefined) return value
-    if (!unknown.includes(name)) unknown.push(name)
+    unknown.add(name)
     return ""
   })
-  return unknown.length === 0 ? Result.succeed(expanded) : Result.fail(unknown)
+  return unknown.size === 0 ? Result.succeed(expanded) : Result.fail([...unknown])
 }
 
 /** Names the known variables for a message: `${POD_NAME}, ${POD_NAMESPACE}, ...`. */

@@ -4,7 +4,9 @@
  * attribute Schema, applies the rules that span attributes and the defaults, and
  * reports every problem of the request at once in one `InvalidAttributes`.
  */
+import { createHash } from "node:crypto"
 import { Effect, Result, Schema, SchemaIssue } from "effect"
+import { Sample } from "../bounded.js"
 import { type AttributeProblem, InvalidAttributes } from "./errors.js"
 import { variablesOf } from "./expand.js"
 import * as K from "./keys.js"
@@ -12,7 +14,7 @@ import { makeQuote } from "./quote.js"
 import * as Rules from "./rules.js"
 import { type Attributes, expandVariables, makeAttributesSchema } from "./schema.js"
 import type { CertificateSpec, PodInfo } from "./spec.js"
-import { classifyKey } from "./suggest.js"
+import { classifyKey, kindOfKey } from "./suggest.js"
 
 const formatIssues = SchemaIssue.makeFormatterStandardSchemaV1()
 
@@ -25,10 +27,20 @@ const rank = (attribute: string): number => {
   return 0
 }
 
-const ordered = (problems: ReadonlyArray<AttributeProblem>): ReadonlyArray<AttributeProblem> =>
-  problems
-    .filter((p, i) => problems.findIndex((q) => q.attribute === p.attribute && q.message === p.message) === i)
+const ordered = (problems: ReadonlyArray<AttributeProblem>): ReadonlyArray<AttributeProblem> => {
+  const seen = new Set<string>()
+  return problems
+    .filter((p) => {
+      const key = `${p.attribute}\u0000${p.message}`
+      if (seen.has(key)) return false
+      seen.add(key)
+      return true
+    })
     .sort((a, b) => rank(a.attribute) - rank(b.attribute))
+}
+
+/** Unknown keys described in full; the rest of thousands are only counted. */
+const unknownKeysKept = 8
 
 /**
  * Decodes the given attributes, leaving out the invalid ones: returns what decoded,
@@ -64,12 +76,36 @@ const decodeEach = (
 const sharedSchema = makeAttributesSchema(makeQuote(undefined))
 
 /**
- * Specs decoded lately, by their inputs: a volume's first issuance decodes the same
- * attributes its publish just did (from the stored metadata), and decoding is a pure
- * function of the inputs. Bounded: one node's worth of volumes published at once.
+ * Specs decoded lately, by a hash of their inputs: a volume's first issuance decodes
+ * the same attributes its publish just did (from the stored metadata), and decoding
+ * is a pure function of the inputs. Bounded by count (one node's worth of volumes
+ * published at once) and by bytes (the inputs' size stands for the spec's), and a
+ * spec from huge inputs is not kept at all: only valid input is remembered, but
+ * valid input can be large.
  */
-const recentSpecs = new Map<string, CertificateSpec>()
-const recentSpecsMax = 256
+const recentSpecs = new Map<string, { readonly spec: CertificateSpec; readonly bytes: number }>()
+export const recentSpecsLimits = { entries: 256, bytes: 4 * 2 ** 20, entryBytes: 64 * 1024 } as const
+let recentBytes = 0
+
+const remember = (key: string, spec: CertificateSpec, bytes: number) => {
+  if (bytes > recentSpecsLimits.entryBytes) return
+  while (
+    recentSpecs.size > 0 &&
+    (recentSpecs.size >= recentSpecsLimits.entries || recentBytes + bytes > recentSpecsLimits.bytes)
+  ) {
+    const [oldest, entry] = recentSpecs.entries().next().value!
+    recentSpecs.delete(oldest)
+    recentBytes -= entry.bytes
+  }
+  recentSpecs.set(key, { spec, bytes })
+  recentBytes += bytes
+}
+
+/** What the remembered specs hold now, for tests. */
+export const recentSpecsSize = (): { readonly entries: number; readonly bytes: number } => ({
+  entries: recentSpecs.size,
+  bytes: recentBytes,
+})
 
 /** `parseAttributes` as a plain function, for callers outside Effect. */
 export const decodeAttributes = (
@@ -77,14 +113,16 @@ export const decodeAttributes = (
   pod: PodInfo,
   volumeMountGroup?: string,
 ): Result.Result<CertificateSpec, InvalidAttributes> => {
-  const key = JSON.stringify([context, pod, volumeMountGroup ?? null])
+  // Inputs too large to be kept are not worth a key (a copy and a hash of all of them).
+  let size = 0
+  for (const name in context) size += name.length + (context[name]?.length ?? 0)
+  if (size > recentSpecsLimits.entryBytes) return decodeFresh(context, pod, volumeMountGroup)
+  const inputs = JSON.stringify([context, pod, volumeMountGroup ?? null])
+  const key = createHash("sha256").update(inputs).digest("base64")
   const recent = recentSpecs.get(key)
-  if (recent !== undefined) return Result.succeed(recent)
+  if (recent !== undefined) return Result.succeed(recent.spec)
   const decoded = decodeFresh(context, pod, volumeMountGroup)
-  if (Result.isSuccess(decoded)) {
-    if (recentSpecs.size >= recentSpecsMax) recentSpecs.delete(recentSpecs.keys().next().value ?? "")
-    recentSpecs.set(key, decoded.success)
-  }
+  if (Result.isSuccess(decoded)) remember(key, decoded.success, inputs.length)
   return decoded
 }
 
@@ -96,23 +134,28 @@ const decodeFresh = (
   const problems: Array<AttributeProblem> = []
   const raw: Partial<Record<K.AttributeKey, string>> = {}
   const annotations: Record<string, string> = {}
+  const unknown = new Sample<string>(unknownKeysKept)
   for (const [key, value] of Object.entries(context)) {
-    const kind = classifyKey(key)
-    switch (kind._tag) {
+    switch (kindOfKey(key)) {
       case "Attribute":
         // As upstream does, an empty value means the attribute is not set.
-        if (value !== "") raw[kind.key] = value
+        if (value !== "") raw[key as K.AttributeKey] = value
         break
       case "Annotation":
         annotations[key] = value
         break
       case "Unknown":
-        problems.push({ attribute: key, message: kind.message })
+        unknown.add(key)
         break
       case "Kubelet":
         break
     }
   }
+  for (const key of unknown.items) {
+    const kind = classifyKey(key)
+    if (kind._tag === "Unknown") problems.push({ attribute: key, message: kind.message })
+  }
+  const more = unknown.total - unknown.items.length
   const password = raw[K.Pkcs12PasswordKey]
   const quote = makeQuote(password)
   const expansion = expandVariables(raw, variablesOf(pod), quote)
@@ -136,7 +179,7 @@ const decodeFresh = (
   for (const outcome of outcomes) {
     if (Result.isFailure(outcome)) problems.push(...outcome.failure)
   }
-  const invalid = () => new InvalidAttributes({ problems: ordered(problems) })
+  const invalid = () => new InvalidAttributes({ problems: ordered(problems), ...(more > 0 ? { more } : {}) })
   if (problems.length > 0) return Result.fail(invalid())
 
   const a = decoded.attributes

@@ -6,6 +6,7 @@
  * messages hide it.
  */
 import { Effect, Result, Schema, SchemaIssue, SchemaTransformation } from "effect"
+import { firstFew, shownEntries } from "../bounded.js"
 import { formatGoDuration } from "./duration.js"
 import { expand, knownVariablesText, VariableNames } from "./expand.js"
 import * as K from "./keys.js"
@@ -41,12 +42,13 @@ export interface Expansion {
 }
 
 const unknownVariables = (raw: string, names: ReadonlyArray<string>, quote: Quote): string => {
-  const described = names.map((name) => {
+  // Suggestions for the names shown only.
+  const described = names.slice(0, shownEntries).map((name) => {
     const near = nearest(name, VariableNames)
     return near === undefined ? quote(`\${${name}}`) : `${quote(`\${${name}}`)} (did you mean \${${near}}?)`
   })
   const noun = names.length === 1 ? "variable" : "variables"
-  return `${quote(raw)} uses the unknown ${noun} ${V.oneOf(described, "and")}; the variables are ${knownVariablesText}`
+  return `${quote(raw)} uses the unknown ${noun} ${firstFew(described, names.length)}; the variables are ${knownVariablesText}`
 }
 
 /** Expands the `${VAR}`s of the expandable attributes with the pod's `variables`. */

@@ -30,6 +30,42 @@ export const editDistance = (a: string, b: string): number => {
   return rows[a.length]![b.length]!
 }
 
+/**
+ * Whether the optimal-string-alignment distance of `a` and `b` is at most `limit`:
+ * only the cells within `limit` of the diagonal are computed, and it stops as soon as
+ * a row has none within the limit, so a key that is nothing like `b` costs a few steps.
+ */
+export const isWithinDistance = (a: string, b: string, limit: number): boolean => {
+  if (Math.abs(a.length - b.length) > limit) return false
+  const beyond = limit + 1
+  let before: Array<number> = []
+  let previous: Array<number> = []
+  for (let i = 0; i <= a.length; i++) {
+    const row = new Array<number>(b.length + 1).fill(beyond)
+    const from = Math.max(0, i - limit)
+    const to = Math.min(b.length, i + limit)
+    let rowBest = beyond
+    for (let j = from; j <= to; j++) {
+      let best: number
+      if (i === 0) best = j
+      else if (j === 0) best = i
+      else {
+        const cost = a[i - 1] === b[j - 1] ? 0 : 1
+        best = Math.min(previous[j]! + 1, row[j - 1]! + 1, previous[j - 1]! + cost)
+        if (i > 1 && j > 1 && a[i - 1] === b[j - 2] && a[i - 2] === b[j - 1]) {
+          best = Math.min(best, before[j - 2]! + 1)
+        }
+      }
+      row[j] = Math.min(best, beyond)
+      rowBest = Math.min(rowBest, row[j]!)
+    }
+    if (rowBest > limit) return false
+    before = previous
+    previous = row
+  }
+  return previous[b.length]! <= limit
+}
+
 // Case and separators are the least meaningful differences: `DNS_Names` is `dns-names`.
 const normalize = (s: string): string => s.toLowerCase().replace(/[-_.\s]/g, "")
 
@@ -44,8 +80,11 @@ export const nearest = (word: string, candidates: ReadonlyArray<string>): string
   let bestDistance = Number.POSITIVE_INFINITY
   for (const candidate of candidates) {
     const normalized = normalize(candidate)
+    const limit = Math.max(1, Math.floor(normalized.length / 4))
+    // The distance is at least the difference in length: a long word is no typo of a short one.
+    if (Math.abs(target.length - normalized.length) > limit) continue
     const distance = editDistance(target, normalized)
-    if (distance <= Math.max(1, Math.floor(normalized.length / 4)) && distance < bestDistance) {
+    if (distance <= limit && distance < bestDistance) {
       best = candidate
       bestDistance = distance
     }
@@ -76,6 +115,34 @@ export type KeyClass =
 
 const supported = `known names after ${prefix}: ${shortNames.join(", ")}`
 
+const lookalikeDistance = 2
+const knownLengths = AttributeKeys.map((known) => known.length)
+const shortestKnown = Math.min(...knownLengths)
+const longestKnown = Math.max(...knownLengths)
+
+/** The attribute a key of another group is a typo of, if any: within two edits, ignoring case. */
+const lookalikeOf = (key: string): AttributeKey | undefined => {
+  if (key.length < shortestKnown - lookalikeDistance || key.length > longestKnown + lookalikeDistance) {
+    return undefined
+  }
+  const lower = key.toLowerCase()
+  return AttributeKeys.find((known) => isWithinDistance(lower, known, lookalikeDistance))
+}
+
+/**
+ * What a key is, without the message an unknown one gets: cheap enough for every
+ * key of a request with thousands (`classifyKey` adds the message and suggestion).
+ */
+export const kindOfKey = (key: string): KeyClass["_tag"] => {
+  if (isAttributeKey(key)) return "Attribute"
+  const slash = key.indexOf("/")
+  if (slash < 0) return "Unknown"
+  const group = key.slice(0, slash)
+  if (group === KubeletGroup) return "Kubelet"
+  if (group === CertManagerGroup) return "Unknown"
+  return lookalikeOf(key) === undefined ? "Annotation" : "Unknown"
+}
+
 export const classifyKey = (key: string): KeyClass => {
   if (isAttributeKey(key)) return { _tag: "Attribute", key }
   const slash = key.indexOf("/")
@@ -102,7 +169,7 @@ export const classifyKey = (key: string): KeyClass => {
     }
   }
   // A misspelt group would otherwise turn an attribute into an annotation unnoticed.
-  const lookalike = AttributeKeys.find((known) => editDistance(key.toLowerCase(), known) <= 2)
+  const lookalike = lookalikeOf(key)
   if (lookalike !== undefined) {
     return {
       _tag: "Unknown",

@@ -7,6 +7,7 @@
 import { isIP } from "node:net"
 import type { Duration } from "effect"
 import { Result } from "effect"
+import { firstFew, oneOf, Sample } from "../bounded.js"
 import { parseGoDuration } from "./duration.js"
 import type { Quote } from "./quote.js"
 import { type KeyAlgorithm, type KeyEncoding, type KeyUsage, KeyUsages, type Pkcs12Profile } from "./spec.js"
@@ -17,9 +18,7 @@ export type Checked<A> = Result.Result<A, ReadonlyArray<string>>
 
 const fail = (...messages: ReadonlyArray<string>): Checked<never> => Result.fail(messages)
 
-/** Joins words as English does: `a`, `a or b`, `a, b or c`. */
-export const oneOf = (words: ReadonlyArray<string>, conjunction = "or"): string =>
-  words.length <= 1 ? words.join("") : `${words.slice(0, -1).join(", ")} ${conjunction} ${words.at(-1)}`
+export { oneOf }
 
 export const boolean = (raw: string, quote: Quote): Checked<boolean> =>
   raw === "true"
@@ -64,14 +63,26 @@ export const list = (raw: string): ReadonlyArray<string> =>
     .map((entry) => entry.trim())
     .filter((entry) => entry !== "")
 
-// Checks every entry of a list, one message per bad entry.
+/** How a list check names its bad entries: `"x" is not a DNS name`, `"x", "y" are not DNS names`. */
+interface EntryProblem {
+  readonly one: string
+  readonly many: string
+  readonly advice: string
+}
+
+// Checks every entry of a list; one message names the first few bad entries and counts the rest,
+// so 10,000 bad entries cost what three do.
 const eachEntry = (
   entries: ReadonlyArray<string>,
   isValid: (entry: string) => boolean,
-  problem: (entry: string) => string,
+  quote: Quote,
+  problem: EntryProblem,
 ): Checked<ReadonlyArray<string>> => {
-  const bad = entries.filter((entry) => !isValid(entry))
-  return bad.length === 0 ? Result.succeed(entries) : Result.fail(bad.map(problem))
+  const bad = new Sample<string>()
+  for (const entry of entries) if (!isValid(entry)) bad.add(entry)
+  if (bad.total === 0) return Result.succeed(entries)
+  const verb = bad.total === 1 ? problem.one : problem.many
+  return fail(`${firstFew(bad.items.map(quote), bad.total)} ${verb}; ${problem.advice}`)
 }
 
 // Letters, digits, hyphens (and underscores, seen in SRV-style names); no hyphen at either end.
@@ -84,30 +95,34 @@ export const isDnsName = (name: string): boolean => {
 }
 
 export const dnsNames = (raw: string, quote: Quote): Checked<ReadonlyArray<string>> =>
-  eachEntry(
-    list(raw),
-    isDnsName,
-    (entry) =>
-      `${quote(entry)} is not a DNS name; use dot-separated labels of letters, digits and hyphens (at most 63 characters each), optionally starting with "*."`,
-  )
+  eachEntry(list(raw), isDnsName, quote, {
+    one: "is not a DNS name",
+    many: "are not DNS names",
+    advice:
+      'use dot-separated labels of letters, digits and hyphens (at most 63 characters each), optionally starting with "*."',
+  })
 
 export const ipAddresses = (raw: string, quote: Quote): Checked<ReadonlyArray<string>> =>
   eachEntry(
     list(raw),
     // A zone (`fe80::1%eth0`) is meaningful only on one host, never in a certificate.
     (entry) => isIP(entry) !== 0 && !entry.includes("%"),
-    (entry) => `${quote(entry)} is not an IP address; use IPv4 (10.0.0.1) or IPv6 (fd00::1) addresses`,
+    quote,
+    {
+      one: "is not an IP address",
+      many: "are not IP addresses",
+      advice: "use IPv4 (10.0.0.1) or IPv6 (fd00::1) addresses",
+    },
   )
 
 const scheme = /^[A-Za-z][A-Za-z0-9+.-]*:/
 
 export const uris = (raw: string, quote: Quote): Checked<ReadonlyArray<string>> =>
-  eachEntry(
-    list(raw),
-    (entry) => scheme.test(entry) && URL.canParse(entry),
-    (entry) =>
-      `${quote(entry)} is not an absolute URI; give each URI a scheme, as in spiffe://cluster.local/ns/my-namespace/sa/my-account`,
-  )
+  eachEntry(list(raw), (entry) => scheme.test(entry) && URL.canParse(entry), quote, {
+    one: "is not an absolute URI",
+    many: "are not absolute URIs",
+    advice: "give each URI a scheme, as in spiffe://cluster.local/ns/my-namespace/sa/my-account",
+  })
 
 const isKeyUsage = (usage: string): usage is KeyUsage => (KeyUsages as ReadonlyArray<string>).includes(usage)
 
@@ -118,15 +133,16 @@ export const keyUsages = (raw: string, quote: Quote): Checked<ReadonlyArray<KeyU
       `${quote(raw)} lists no key usages; leave the attribute out for the default (digital signature,key encipherment) or list usages such as server auth,client auth`,
     )
   }
-  const usages = entries.filter(isKeyUsage)
-  const unknown = entries.filter((entry) => !isKeyUsage(entry))
-  if (unknown.length === 0) return Result.succeed(usages)
-  const described = unknown.map((entry) => {
+  const unknown = new Sample<string>()
+  for (const entry of entries) if (!isKeyUsage(entry)) unknown.add(entry)
+  if (unknown.total === 0) return Result.succeed(entries.filter(isKeyUsage))
+  // Suggestions for the entries shown only: each costs an edit distance per usage.
+  const described = unknown.items.map((entry) => {
     const near = nearest(entry, KeyUsages)
     return near === undefined ? quote(entry) : `${quote(entry)} (did you mean "${near}"?)`
   })
   return fail(
-    `${oneOf(described, "and")} ${unknown.length === 1 ? "is not a key usage" : "are not key usages"}; the valid usages are ${oneOf(KeyUsages)}`,
+    `${firstFew(described, unknown.total)} ${unknown.total === 1 ? "is not a key usage" : "are not key usages"}; the valid usages are ${oneOf(KeyUsages)}`,
   )
 }
 

@@ -14,9 +14,12 @@ import { Unimplemented } from "./errors.js"
 import { decodePublish, decodeUnpublish } from "./request.js"
 
 /** What NodePublishVolume and NodeUnpublishVolume run, without the gRPC glue (tests run them too). */
-export const volumePrograms = (dataRoot: string, volumes: Volumes["Service"]) => ({
+export const volumePrograms = (dataRoot: string, volumes: Volumes["Service"], useTokenRequest = false) => ({
   publish: (request: NodePublishVolumeRequest__Output, call: CallContext) =>
-    decodePublish(request, call, dataRoot).pipe(Effect.flatMap(volumes.publish), Effect.as({})),
+    decodePublish(request, call, dataRoot, { useTokenRequest }).pipe(
+      Effect.flatMap(volumes.publish),
+      Effect.as({}),
+    ),
   unpublish: (request: NodeUnpublishVolumeRequest__Output, call: CallContext) =>
     decodeUnpublish(request, call, dataRoot).pipe(Effect.flatMap(volumes.unpublish), Effect.as({})),
 })
@@ -26,7 +29,7 @@ const unimplemented = (run: Runner, method: string) =>
 
 export const nodeHandlers = Effect.fnUntraced(function* (run: Runner) {
   const config = yield* Config
-  const programs = volumePrograms(config.dataRoot, yield* Volumes)
+  const programs = volumePrograms(config.dataRoot, yield* Volumes, config.useTokenRequest)
   return {
     NodeGetInfo: unary(run, "NodeGetInfo", () =>
       Effect.succeed({ node_id: config.nodeId, max_volumes_per_node: "0", accessible_topology: null }),

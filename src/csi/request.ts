@@ -14,31 +14,19 @@ import {
   ServiceAccountTokensKey,
 } from "../attributes/keys.js"
 import type { PodInfo } from "../attributes/spec.js"
+import { joinWithin } from "../bounded.js"
 import type { NodePublishVolumeRequest__Output } from "../gen/csi/v1/NodePublishVolumeRequest.js"
 import type { NodeUnpublishVolumeRequest__Output } from "../gen/csi/v1/NodeUnpublishVolumeRequest.js"
 import type { CallContext } from "./bridge.js"
 import { quoteCut, targetPathProblem } from "./target-path.js"
-import { type ServiceAccountToken, tokenOf } from "./token.js"
-
-/** gRPC status messages stay below this many bytes: large trailers are refused by many clients. */
-const maxMessageBytes = 2000
+import { type ServiceAccountToken, tokenFor } from "./token.js"
 
 export class InvalidRequest extends Schema.TaggedError<InvalidRequest>()("InvalidRequest", {
   problems: Schema.Array(Schema.String),
 }) {
   /** The first problems that fit, then how many more there are. */
   override get message(): string {
-    const shown: Array<string> = []
-    let bytes = 0
-    for (const problem of this.problems) {
-      bytes += Buffer.byteLength(problem) + 2
-      if (bytes > maxMessageBytes - 20) break
-      shown.push(problem)
-    }
-    // One problem too long by itself: a UTF-16 unit is at most 3 bytes of UTF-8.
-    if (shown.length === 0) return `${(this.problems[0] ?? "").slice(0, maxMessageBytes / 3)}…`
-    const more = this.problems.length - shown.length
-    return more === 0 ? shown.join("; ") : `${shown.join("; ")}; and ${more} more`
+    return joinWithin(this.problems, { separator: "; ", noun: "problem" })
   }
 }
 
@@ -128,6 +116,7 @@ export const decodePublish = (
   request: NodePublishVolumeRequest__Output,
   call: CallContext,
   dataRoot: string,
+  options: { readonly useTokenRequest: boolean } = { useTokenRequest: true },
 ): Effect.Effect<PublishRequest, InvalidRequest> => {
   const problems: Array<string> = []
   volumeIdProblems(request.volume_id, problems)
@@ -157,7 +146,7 @@ export const decodePublish = (
       `kubelet sent no ${missing.map(([, key]) => key).join(", ")}: set podInfoOnMount: true on the CSIDriver object`,
     )
   }
-  const token = tokenOf(context, request.secrets)
+  const token = tokenFor(context, request.secrets, options.useTokenRequest)
   if (token._tag === "Invalid") problems.push(token.problem)
   if (problems.length > 0) return Effect.fail(new InvalidRequest({ problems }))
   const mountGroup = capability?.mount?.volume_mount_group ?? ""

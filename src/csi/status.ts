@@ -6,6 +6,7 @@
  */
 import { status as Code } from "@grpc/grpc-js"
 import { Cause, Exit, Option, Predicate } from "effect"
+import { cutToBytes, maxMessageBytes } from "../bounded.js"
 
 export interface CallStatus {
   readonly code: Code
@@ -29,7 +30,12 @@ const codeOfTag: Readonly<Record<string, Code>> = {
   PodGone: Code.FAILED_PRECONDITION,
   // Still being issued; the request keeps going and a retry joins it.
   IssuancePending: Code.DEADLINE_EXCEEDED,
-  // Transient.
+  // The API server or a webhook refused the request made from the attributes: final.
+  KubeApiRejected: Code.INVALID_ARGUMENT,
+  // Credentials or permissions: an administrator (or kubelet's next token) must fix them.
+  KubeApiUnauthenticated: Code.UNAUTHENTICATED,
+  KubeApiForbidden: Code.PERMISSION_DENIED,
+  // Transient: unreachable, timing out, throttling or failing.
   KubeApiError: Code.UNAVAILABLE,
   VolumeBusy: Code.ABORTED,
   // Local faults, with path and errno in the message.
@@ -43,13 +49,16 @@ const codeOfTag: Readonly<Record<string, Code>> = {
   Unimplemented: Code.UNIMPLEMENTED,
 }
 
-const nameOf = (code: Code): keyof typeof Code =>
-  (Object.keys(Code) as Array<keyof typeof Code>).find((name) => Code[name] === code) ?? "UNKNOWN"
+const names = new Map(
+  (Object.keys(Code) as Array<keyof typeof Code>).map((name) => [Code[name], name] as const),
+)
+const nameOf = (code: Code): keyof typeof Code => names.get(code) ?? "UNKNOWN"
 
+// The last line of defence: whatever an error's message holds, the trailer stays small.
 const make = (code: Code, details: string, defect = false): CallStatus => ({
   code,
   name: nameOf(code),
-  details,
+  details: cutToBytes(details, maxMessageBytes),
   defect,
 })
 

@@ -12,7 +12,7 @@ import { Config } from "../config.js"
 import { requestUsages } from "../pki/usages.js"
 import { type CertificateRequest, describeConditions, outcomeOf } from "./certificate-request.js"
 import { KubeClient } from "./client.js"
-import { type KubeApiError, RequestDenied, RequestFailed, type RequestName } from "./errors.js"
+import { type KubeApiFailure, RequestDenied, RequestFailed, type RequestName } from "./errors.js"
 import { certificateRequestKind, type Informer } from "./informer.js"
 import { hashIdentifier, labelsFor, nodeSelector, volumeIdHashLabel } from "./labels.js"
 import { makeLiveInformer } from "./live-informer.js"
@@ -37,7 +37,7 @@ export class CertificateRequests extends Context.Service<
   {
     /** A fresh request name; record it before `submit` so a crash in between can resume. */
     readonly newName: Effect.Effect<string>
-    readonly submit: (input: SubmitInput) => Effect.Effect<RequestName, KubeApiError>
+    readonly submit: (input: SubmitInput) => Effect.Effect<RequestName, KubeApiFailure>
     /** Waits, without a deadline, until the request is issued, denied or failed. */
     readonly awaitIssued: (
       request: RequestName,
@@ -47,9 +47,9 @@ export class CertificateRequests extends Context.Service<
     readonly exists: (request: RequestName) => Effect.Effect<boolean>
     /** The request's conditions in one line, for messages. */
     readonly describe: (request: RequestName) => Effect.Effect<string>
-    readonly remove: (request: RequestName) => Effect.Effect<void, KubeApiError>
+    readonly remove: (request: RequestName) => Effect.Effect<void, KubeApiFailure>
     /** Deletes every request of the volume except `keep`. */
-    readonly removeForVolume: (volumeId: string, keep?: string) => Effect.Effect<void, KubeApiError>
+    readonly removeForVolume: (volumeId: string, keep?: string) => Effect.Effect<void, KubeApiFailure>
   }
 >()("csi/CertificateRequests") {
   static readonly layer = Layer.effect(
@@ -71,7 +71,7 @@ export class CertificateRequests extends Context.Service<
         const clients = input.token === undefined ? kube.driver : kube.forToken(input.token)
         const body = requestBody(config.nodeId, input)
         yield* kube
-          .call("create", "certificaterequests", () =>
+          .call("create", `CertificateRequest ${input.pod.namespace}/${input.name}`, () =>
             clients.customObjects.createNamespacedCustomObject({
               ...group,
               namespace: input.pod.namespace,
@@ -90,7 +90,7 @@ export class CertificateRequests extends Context.Service<
 
       const remove = (request: RequestName) =>
         kube
-          .call("delete", "certificaterequests", () =>
+          .call("delete", `CertificateRequest ${request.namespace}/${request.name}`, () =>
             kube.driver.customObjects.deleteNamespacedCustomObject({ ...group, ...request }),
           )
           .pipe(

@@ -1,10 +1,12 @@
 /**
  * Access to the Kubernetes API through @kubernetes/client-node: loads the kubeconfig
  * (`--kubeconfig`, else $KUBECONFIG / ~/.kube/config, else in-cluster), applies the
- * client-side rate limit to every request, turns failures into `KubeApiError`, and
- * keeps one client per pod service-account token for `--use-token-request`.
+ * client-side rate limit to every request, turns failures into errors by what their
+ * status means (`KubeApiFailure`), and keeps one client per pod service-account
+ * token for `--use-token-request`.
  */
 import { createHash } from "node:crypto"
+import { STATUS_CODES } from "node:http"
 import type * as https from "node:https"
 import {
   ApiException,
@@ -17,7 +19,7 @@ import { Context, Effect, Layer, Predicate, Redacted, Schema } from "effect"
 import { Agent } from "undici"
 import { Config } from "../config.js"
 import { apiRequest } from "../observability/metrics.js"
-import { KubeApiError } from "./errors.js"
+import { apiFailureOf, type KubeApiFailure } from "./errors.js"
 import { makeRateLimiter } from "./rate-limit.js"
 
 export class KubeConfigError extends Schema.TaggedError<KubeConfigError>()("KubeConfigError", {
@@ -38,24 +40,27 @@ const StatusBody = Schema.fromJsonString(
 )
 const decodeStatus = Schema.decodeUnknownOption(StatusBody)
 
-/** What went wrong, without request headers (which hold the bearer token). */
-export const apiErrorOf = (verb: string, resource: string, cause: unknown): KubeApiError => {
+/**
+ * What went wrong, without request headers (which hold the bearer token), as the
+ * error its status means (`apiFailureOf`). `resource` names what the call was about.
+ */
+export const apiErrorOf = (verb: string, resource: string, cause: unknown): KubeApiFailure => {
   if (cause instanceof ApiException) {
     const code = Predicate.isNumber(cause.code) ? cause.code : 0
-    const body = Predicate.isString(cause.body) ? cause.body : JSON.stringify(cause.body ?? "")
+    // client-node leaves the body out for statuses its spec does not describe (401, 403).
+    const body = Predicate.isString(cause.body)
+      ? cause.body
+      : cause.body == null
+        ? ""
+        : JSON.stringify(cause.body)
     const status = decodeStatus(body)
-    const reason = status._tag === "Some" ? (status.value.reason ?? "") : ""
+    const reason =
+      (status._tag === "Some" ? status.value.reason : undefined) || STATUS_CODES[code] || `${code}`
     const detail = status._tag === "Some" ? (status.value.message ?? "") : body.slice(0, 200)
-    return new KubeApiError({
-      verb,
-      resource,
-      status: code,
-      reason: reason === "" ? `${code}` : reason,
-      detail,
-    })
+    return apiFailureOf({ verb, resource, status: code, reason, detail })
   }
   const message = cause instanceof Error ? `${cause.message}${causeCode(cause)}` : String(cause)
-  return new KubeApiError({ verb, resource, status: 0, reason: "Unreachable", detail: message })
+  return apiFailureOf({ verb, resource, status: 0, reason: "Unreachable", detail: message })
 }
 
 const causeCode = (error: Error): string => {
@@ -144,8 +149,12 @@ export class KubeClient extends Context.Service<
     readonly driver: Clients
     /** Clients acting as a pod's service account; one per token, cached. */
     readonly forToken: (token: Redacted.Redacted<string>) => Clients
-    /** Runs one rate-limited API call; failures become KubeApiError. */
-    readonly call: <A>(verb: string, resource: string, f: () => Promise<A>) => Effect.Effect<A, KubeApiError>
+    /** Runs one rate-limited API call; `resource` names what it is about, for messages. */
+    readonly call: <A>(
+      verb: string,
+      resource: string,
+      f: () => Promise<A>,
+    ) => Effect.Effect<A, KubeApiFailure>
   }
 >()("csi/KubeClient") {
   static readonly fromKubeConfig = (kubeConfig: KubeConfig) =>

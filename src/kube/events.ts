@@ -3,10 +3,12 @@
  * issuance denied or failed, still pending, renewal failed, renewed. Repeats of
  * the same event are folded into one with a rising `count`, as kubelet's recorder
  * does. Best effort: an event that cannot be posted is logged and dropped, and
- * never fails the operation that raised it.
+ * never fails the operation that raised it. Messages are cut at 1 KiB.
  */
+import { createHash } from "node:crypto"
 import { Clock, Context, Effect, Layer } from "effect"
 import type { PodInfo } from "../attributes/spec.js"
+import { cutToBytes } from "../bounded.js"
 import { Config } from "../config.js"
 import { KubeClient } from "./client.js"
 
@@ -21,6 +23,17 @@ export interface PodEvent {
 const component = "cert-manager-csi-driver"
 /** Remembered events per driver, for folding repeats; the oldest are forgotten first. */
 const rememberedLimit = 4096
+/**
+ * The most bytes of an event's message: events.k8s.io refuses longer notes, and
+ * messages carry the issuer's and the API server's words, whose length we do not choose.
+ */
+export const maxEventMessageBytes = 1024
+
+/** An event's identity for folding, as a fixed-size hash: messages must not be held 4,096 times. */
+const foldKeyOf = (pod: PodInfo, event: PodEvent): string =>
+  createHash("sha256")
+    .update(`${pod.uid}\u0000${event.type}\u0000${event.reason}\u0000${event.message}`)
+    .digest("base64")
 
 export class PodEvents extends Context.Service<
   PodEvents,
@@ -33,9 +46,10 @@ export class PodEvents extends Context.Service<
       const kube = yield* KubeClient
       const seen = new Map<string, { readonly name: string; count: number }>()
 
-      const post = Effect.fnUntraced(function* (pod: PodInfo, event: PodEvent) {
+      const post = Effect.fnUntraced(function* (pod: PodInfo, given: PodEvent) {
+        const event = { ...given, message: cutToBytes(given.message, maxEventMessageBytes) }
         const now = new Date(yield* Clock.currentTimeMillis)
-        const key = `${pod.uid}\u0000${event.type}\u0000${event.reason}\u0000${event.message}`
+        const key = foldKeyOf(pod, event)
         const earlier = seen.get(key)
         if (earlier !== undefined) {
           earlier.count += 1

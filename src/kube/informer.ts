@@ -9,7 +9,7 @@ import { Cause, Deferred, Duration, Effect, Option, Queue, Ref, Result, type Sco
 import { cappedBackoff } from "../backoff.js"
 import { watchRestarted } from "../observability/metrics.js"
 import { type CertificateRequest, decodeCertificateRequest } from "./certificate-request.js"
-import type { KubeApiError } from "./errors.js"
+import { isKubeApiFailure, type KubeApiFailure } from "./errors.js"
 
 export interface WatchEvent {
   readonly type: string
@@ -22,8 +22,8 @@ export interface ListResult {
 }
 
 export interface InformerSource {
-  readonly list: Effect.Effect<ListResult, KubeApiError>
-  readonly watch: (resourceVersion: string) => Stream.Stream<WatchEvent, KubeApiError>
+  readonly list: Effect.Effect<ListResult, KubeApiFailure>
+  readonly watch: (resourceVersion: string) => Stream.Stream<WatchEvent, KubeApiFailure>
 }
 
 /** What the cache holds: anything with a namespaced name (and a version, when the API gave one). */
@@ -191,7 +191,7 @@ export const makeObjectInformer = <A extends Named>(source: InformerSource, kind
         const from = yield* Ref.get(resourceVersion)
         yield* source.watch(from).pipe(
           Stream.runForEach(handle),
-          Effect.catchTag("KubeApiError", (error) =>
+          Effect.catchIf(isKubeApiFailure, (error) =>
             Ref.set(synced, false).pipe(
               Effect.andThen(Effect.logWarning(`${kind.kind} watch failed; re-listing`, error)),
               Effect.andThen(Effect.sleep(Duration.seconds(1))),
@@ -243,9 +243,9 @@ export const watchStream = (
     onEvent: (type: string, object: unknown) => void,
     onDone: (error: unknown) => void,
   ) => Promise<AbortController>,
-  onError: (cause: unknown) => KubeApiError,
-): Stream.Stream<WatchEvent, KubeApiError> =>
-  Stream.callback<WatchEvent, KubeApiError>((queue) =>
+  onError: (cause: unknown) => KubeApiFailure,
+): Stream.Stream<WatchEvent, KubeApiFailure> =>
+  Stream.callback<WatchEvent, KubeApiFailure>((queue) =>
     Effect.acquireRelease(
       Effect.tryPromise({
         try: () =>

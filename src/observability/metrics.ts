@@ -17,7 +17,7 @@ const grpcDuration = Metric.histogram("certmanager_csi_grpc_request_duration_sec
 })
 const issueRequests = Metric.counter("certmanager_csi_issue_requests_total", {
   description:
-    "Issuance attempts (first issuance and renewals), by outcome: issued, denied, failed, timeout, api-error, error.",
+    "Issuance attempts (first issuance and renewals), by outcome: issued, denied, failed, timeout, api-error, rejected, unauthorized, error.",
   incremental: true,
 })
 const issuanceDuration = Metric.histogram("certmanager_csi_issuance_duration_seconds", {
@@ -68,7 +68,19 @@ export const callsTotal = (method: string, code: string): Effect.Effect<void> =>
 export const callDuration = (method: string, millis: number): Effect.Effect<void> =>
   Metric.update(Metric.withAttributes(grpcDuration, { method }), millis / 1000)
 
-export type IssueOutcome = "issued" | "denied" | "failed" | "timeout" | "api-error" | "error"
+/**
+ * `api-error` is an API that was unavailable (retried); `rejected`, a request the API
+ * server or a webhook refused as invalid; `unauthorized`, credentials or RBAC refused.
+ */
+export type IssueOutcome =
+  | "issued"
+  | "denied"
+  | "failed"
+  | "timeout"
+  | "api-error"
+  | "rejected"
+  | "unauthorized"
+  | "error"
 
 /** The outcome label for an issuance that ended with this error tag. */
 export const outcomeOfError = (tag: string): IssueOutcome => {
@@ -82,6 +94,11 @@ export const outcomeOfError = (tag: string): IssueOutcome => {
       return "timeout"
     case "KubeApiError":
       return "api-error"
+    case "KubeApiRejected":
+      return "rejected"
+    case "KubeApiUnauthenticated":
+    case "KubeApiForbidden":
+      return "unauthorized"
     default:
       return "error"
   }

@@ -22,7 +22,7 @@ import {
   deletedBeforeIssued,
   type SubmitInput,
 } from "../kube/certificate-requests.js"
-import { KubeApiError, type RequestName } from "../kube/errors.js"
+import { apiFailureOf, type RequestName } from "../kube/errors.js"
 import { requestUsages } from "../pki/usages.js"
 import type { KubeObject } from "./api-server/objects.js"
 import { type Answering, answerFor, makeAuthorities } from "./issuer/answers.js"
@@ -54,7 +54,7 @@ export class FakeCertificateRequests extends Context.Service<
   {
     /** Changes how an issuer answers from now on; its requests still pending are answered again. */
     readonly setBehaviour: (issuer: string, behaviour: IssuerBehaviour) => Effect.Effect<void>
-    /** The next `submit` fails with a KubeApiError of this HTTP status and creates nothing. */
+    /** The next `submit` fails with the API error this HTTP status means, and creates nothing. */
     readonly failNextSubmit: (status?: number) => Effect.Effect<void>
     /** Every submit that created a request, oldest first. */
     readonly submitted: Effect.Effect<ReadonlyArray<SubmittedRequest>>
@@ -213,9 +213,9 @@ const makeFake = (options: FakeCertificateRequestsOptions) =>
         if (failSubmit !== undefined) {
           const status = failSubmit
           failSubmit = undefined
-          return yield* new KubeApiError({
+          return yield* apiFailureOf({
             verb: "create",
-            resource: "certificaterequests",
+            resource: `CertificateRequest ${request.namespace}/${request.name}`,
             status,
             reason: "Injected",
             detail: "FakeCertificateRequests.failNextSubmit",

@@ -1,5 +1,6 @@
 /** Errors of the volume layer: local storage and mounts, and per-volume contention. */
 import { Schema } from "effect"
+import { ServiceAccountTokensKey } from "../attributes/keys.js"
 
 /** A filesystem operation under the data root failed; the message has path and errno. */
 export class StorageError extends Schema.TaggedError<StorageError>()("StorageError", {
@@ -39,7 +40,7 @@ export class VolumeBusy extends Schema.TaggedError<VolumeBusy>()("VolumeBusy", {
 /** --use-token-request is on but kubelet sent no token for the API server audience. */
 export class TokenMissing extends Schema.TaggedError<TokenMissing>()("TokenMissing", {}) {
   override get message(): string {
-    return 'the driver runs with --use-token-request but kubelet sent no service account token: set tokenRequests: [{audience: ""}] on the CSIDriver object'
+    return `the driver runs with --use-token-request but kubelet sent no service account token (${ServiceAccountTokensKey}): set tokenRequests: [{audience: ""}] on the CSIDriver object`
   }
 }
 

@@ -6,8 +6,8 @@
  * Mounter falls back to mount(8).
  */
 import * as os from "node:os"
-import { Effect, Result } from "effect"
-import { packageFile } from "../package-root.js"
+import { Effect, type Result } from "effect"
+import { loadNativeHelper, nativeHelperPath } from "../native.js"
 import { MountError } from "./errors.js"
 
 interface MountAddon {
@@ -30,27 +30,13 @@ export interface MountCalls {
   readonly unmount: (target: string) => Effect.Effect<void, MountError>
 }
 
-const addonPath = packageFile("build/Release/mount.node")
-
-const isAddon = (value: unknown): value is MountAddon =>
-  typeof value === "object" &&
-  value !== null &&
-  ["bindReadOnly", "bindWritable", "mountTmpfs", "unmount"].every(
-    (name) => typeof (value as Record<string, unknown>)[name] === "function",
-  )
-
 /** The addon, or why it did not load. */
-export const loadMountAddon = (path: string = addonPath): Result.Result<MountAddon, string> => {
-  const module = { exports: {} as unknown }
-  try {
-    process.dlopen(module, path)
-  } catch (cause) {
-    return Result.fail(cause instanceof Error ? cause.message : String(cause))
-  }
-  return isAddon(module.exports)
-    ? Result.succeed(module.exports)
-    : Result.fail(`${path} is not the mount helper`)
-}
+export const loadMountAddon = (path: string = nativeHelperPath("mount")): Result.Result<MountAddon, string> =>
+  loadNativeHelper<MountAddon>(
+    path,
+    ["bindReadOnly", "bindWritable", "mountTmpfs", "unmount"],
+    "mount helper",
+  )
 
 const errnoNames = new Map(Object.entries(os.constants.errno).map(([name, value]) => [value, name]))
 

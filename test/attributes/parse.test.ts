@@ -5,6 +5,7 @@ import type { AttributeProblem } from "../../src/attributes/errors.js"
 import { InvalidAttributes } from "../../src/attributes/errors.js"
 import { decodeAttributes, parseAttributes } from "../../src/attributes/parse.js"
 import type { CertificateSpec, PodInfo } from "../../src/attributes/spec.js"
+import { quoted } from "../../src/bounded.js"
 
 const pod: PodInfo = { name: "my-csi-app", namespace: "sandbox", uid: "4a5b", serviceAccountName: "app-sa" }
 const P = "csi.cert-manager.io/"
@@ -279,15 +280,24 @@ describe("SANs", () => {
     expect(problemsOf({ [`${P}dns-names`]: `ok.example.com,${name}` })).toStrictEqual([
       {
         attribute: `${P}dns-names`,
-        message: `${JSON.stringify(name)} is not a DNS name; use dot-separated labels of letters, digits and hyphens (at most 63 characters each), optionally starting with "*."`,
+        message: `${quoted(name)} is not a DNS name; use dot-separated labels of letters, digits and hyphens (at most 63 characters each), optionally starting with "*."`,
       },
     ])
   })
 
-  it("dns-names reports each bad entry", () => {
-    expect(
-      problemsOf({ [`${P}dns-names`]: "a..b,ok,c d" }).map((p) => p.message.split(" ")[0]),
-    ).toStrictEqual(['"a..b"', '"c'])
+  it("dns-names names the bad entries in one problem", () => {
+    expect(problemsOf({ [`${P}dns-names`]: "a..b,ok,c d" }).map((p) => p.message)).toStrictEqual([
+      '"a..b" and "c d" are not DNS names; use dot-separated labels of letters, digits and hyphens (at most 63 characters each), optionally starting with "*."',
+    ])
+  })
+
+  it("dns-names with thousands of bad entries names the first three and counts the rest", () => {
+    const names = Array.from({ length: 10_000 }, (_, i) => `bad_name!${i}`).join(",")
+    const [problem, ...others] = problemsOf({ [`${P}dns-names`]: names })
+    expect(others).toHaveLength(0)
+    expect(problem?.message).toMatch(
+      /^"bad_name!0", "bad_name!1", "bad_name!2" and 9,997 more are not DNS names; use /,
+    )
   })
 
   it("dns-names checks the expanded value", () => {
@@ -579,7 +589,7 @@ describe("output files", () => {
       expect(problemsOf({ [`${P}${key}`]: name })).toStrictEqual([
         {
           attribute: `${P}${key}`,
-          message: `${JSON.stringify(name)} is not a plain file name: it ${reasons}; use a name such as ${example}`,
+          message: `${quoted(name)} is not a plain file name: it ${reasons}; use a name such as ${example}`,
         },
       ])
     }

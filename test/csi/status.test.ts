@@ -83,4 +83,15 @@ describe("toStatus: typed errors → gRPC codes, in one place", () => {
   it("treats interruption as retryable", () => {
     expect(toStatus(Exit.failCause(Cause.interrupt())).code).toBe(Code.UNAVAILABLE)
   })
+
+  it("keeps every status within 2 KiB, whatever the error's message", () => {
+    const many = new InvalidRequest({ problems: Array.from({ length: 10_000 }, (_, i) => `problem ${i}`) })
+    const listed = toStatus(Exit.fail(many)).details
+    expect(Buffer.byteLength(listed)).toBeLessThanOrEqual(2048)
+    expect(listed).toMatch(/^problem 0; problem 1; .*; and [\d,]+ more problems$/)
+    const huge = new StorageError({ operation: "write", path: "/x".repeat(100_000), reason: "ENOSPC" })
+    const cut = toStatus(Exit.fail(huge)).details
+    expect(Buffer.byteLength(cut)).toBeLessThanOrEqual(2048)
+    expect(cut).toMatch(/ … \(cut: [\d,]+ characters in all\)$/)
+  })
 })

@@ -21,14 +21,26 @@ export interface Harness {
   close(): Promise<void>
 }
 
-export const startHarness = async (options: { args?: ReadonlyArray<string> } = {}): Promise<Harness> => {
+export interface HarnessOptions {
+  readonly args?: ReadonlyArray<string>
+  /** Run the driver as `node dist/main.js`, without its shebang's flags. */
+  readonly plainNode?: boolean
+}
+
+export const startHarness = async (options: HarnessOptions = {}): Promise<Harness> => {
   const sandbox = await startSandbox()
   const dir = await fs.mkdtemp(path.join(os.tmpdir(), "csi-e2e-"))
   const kubeconfig = path.join(dir, "kubeconfig")
   await fs.writeFile(kubeconfig, sandbox.kubeconfig(sandbox.driverToken))
   const namespace = await MountNamespace.create()
   const start = (args: ReadonlyArray<string> | undefined) =>
-    DriverProcess.start({ kubeconfig, namespace, dir, args: args ?? options.args ?? [] })
+    DriverProcess.start({
+      kubeconfig,
+      namespace,
+      dir,
+      args: args ?? options.args ?? [],
+      ...(options.plainNode === undefined ? {} : { plainNode: options.plainNode }),
+    })
   const driver = await start(undefined).catch(async (error: unknown) => {
     // A driver that fails to start must not leave the sandbox and the namespace holder behind.
     namespace.close()

@@ -80,6 +80,8 @@ export interface DriverOptions {
   /** Reuse the directories of an earlier driver (a restart). */
   readonly dir?: string
   readonly env?: Record<string, string>
+  /** Run as `node dist/main.js`, without the shebang's Node flags and malloc setting. */
+  readonly plainNode?: boolean
 }
 
 export class DriverProcess {
@@ -117,7 +119,8 @@ export class DriverProcess {
     const kubeletRoot = path.join(dir, "kubelet")
     await fs.mkdir(kubeletRoot, { recursive: true })
     const argv = [
-      // Executed through its shebang, as the image and the bin entry run it.
+      // Executed through its shebang, as the image and the bin entry run it, unless asked not to.
+      ...(options.plainNode === true ? [nodeBin] : []),
       mainJs,
       `--node-id=${nodeId}`,
       `--endpoint=unix://${socket}`,

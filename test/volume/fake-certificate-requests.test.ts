@@ -168,8 +168,8 @@ describe("FakeCertificateRequests", () => {
 
           yield* fake.failNextSubmit(403)
           const error = yield* Effect.flip(submitTo("ca-issuer", "vol-c"))
-          assert.strictEqual(error._tag, "KubeApiError")
-          if (error._tag === "KubeApiError") assert.strictEqual(error.status, 403)
+          assert.strictEqual(error._tag, "KubeApiForbidden")
+          if (error._tag === "KubeApiForbidden") assert.strictEqual(error.status, 403)
           assert.deepStrictEqual(yield* fake.live("vol-c"), [])
           yield* submitTo("ca-issuer", "vol-c")
           assert.strictEqual((yield* fake.live("vol-c")).length, 1)

@@ -1,6 +1,7 @@
 /**
  * What tests turn and read on the API server: injected faults (a share of requests
- * failing with 503, added latency, watch streams cut after a while) and counters
+ * failing with 503, added latency, watch streams cut after a while, users refused
+ * with 403) and counters
  * (requests by resource and verb, writes, open and total watches, client connections).
  */
 import { Context, Effect, Layer } from "effect"
@@ -12,6 +13,8 @@ export interface Faults {
   readonly latencyMs: number
   /** Watch streams are cut (the connection dropped) this long after they open; undefined = never. */
   readonly dropWatchesAfterSeconds: number | undefined
+  /** Users (by username) whose resource requests get 403 Forbidden, as users without RBAC do. */
+  readonly forbiddenUsers: ReadonlyArray<string>
 }
 
 export interface Stats {
@@ -30,7 +33,12 @@ export interface Stats {
   readonly failuresInjected: number
 }
 
-export const noFaults: Faults = { failureRate: 0, latencyMs: 0, dropWatchesAfterSeconds: undefined }
+export const noFaults: Faults = {
+  failureRate: 0,
+  latencyMs: 0,
+  dropWatchesAfterSeconds: undefined,
+  forbiddenUsers: [],
+}
 
 export class ServerControls extends Context.Service<
   ServerControls,

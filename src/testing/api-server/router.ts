@@ -11,7 +11,14 @@ import type { KubeObject } from "./objects.js"
 import { openApiGroupVersion, openApiRoot } from "./openapi.js"
 import { CertificateRequests, discovery, Events, Namespaces, Pods, type ResourceDef } from "./resources.js"
 import * as Rest from "./rest.js"
-import { type ApiError, methodNotAllowed, pathNotFound, serviceUnavailable, unauthorized } from "./status.js"
+import {
+  type ApiError,
+  forbidden,
+  methodNotAllowed,
+  pathNotFound,
+  serviceUnavailable,
+  unauthorized,
+} from "./status.js"
 import type { ObjectStore } from "./store.js"
 import { toTable, wantsTable } from "./table.js"
 import type { Users } from "./users.js"
@@ -258,6 +265,9 @@ export const makeRouter = (deps: RouterDeps) => {
         route.subresource === undefined ? route.def.resource : `${route.def.resource}/status`
       yield* controls.countRequest(resourceKey, verb ?? req.method.toLowerCase())
       if (verb === undefined) return fromError(methodNotAllowed())
+      if (faults.forbiddenUsers.includes(user.value.username)) {
+        return fromError(forbidden(route.def, user.value.username, verb, route.namespace))
+      }
       if (faults.failureRate > 0 && (yield* Random.next) < faults.failureRate) {
         yield* controls.countInjectedFailure
         return fromError(serviceUnavailable())

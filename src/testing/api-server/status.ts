@@ -110,6 +110,20 @@ export const badRequest = (message: string): ApiError => failure(400, "BadReques
 
 export const unauthorized = (): ApiError => failure(401, "Unauthorized", "Unauthorized")
 
+/** 403 as RBAC denies a request, in the apiserver's words. */
+export const forbidden = (
+  r: ResourceName,
+  username: string,
+  verb: string,
+  namespace: string | undefined,
+): ApiError =>
+  failure(
+    403,
+    "Forbidden",
+    `${qualified(r)} is forbidden: User "${username}" cannot ${verb} resource "${r.resource}" in API group "${r.group}" ${namespace === undefined ? "at the cluster scope" : `in the namespace "${namespace}"`}`,
+    { ...(r.group === "" ? {} : { group: r.group }), kind: r.resource },
+  )
+
 export const methodNotAllowed = (): ApiError =>
   failure(405, "MethodNotAllowed", "the server does not allow this method on the requested resource")
 

@@ -1,0 +1,107 @@
+/**
+ * Attribute decoding with hostile sizes: problems stay few and messages bounded
+ * however many bad keys or entries arrive, long values are cut, the password never
+ * shows, and the cache of decoded specs stays within its count and bytes.
+ */
+import { describe, expect, it } from "@effect/vitest"
+import { Result } from "effect"
+import type { InvalidAttributes } from "../../src/attributes/errors.js"
+import { decodeAttributes, recentSpecsLimits, recentSpecsSize } from "../../src/attributes/parse.js"
+import type { PodInfo } from "../../src/attributes/spec.js"
+import { maxMessageBytes } from "../../src/bounded.js"
+
+const pod: PodInfo = { name: "my-csi-app", namespace: "sandbox", uid: "4a5b", serviceAccountName: "app-sa" }
+const P = "csi.cert-manager.io/"
+const base = { [`${P}issuer-name`]: "ca-issuer", [`${P}dns-names`]: "a.example.com" }
+
+const failureOf = (attributes: Record<string, string>): InvalidAttributes => {
+  const result = decodeAttributes({ ...base, ...attributes }, pod)
+  if (Result.isSuccess(result)) throw new Error("expected problems")
+  return result.failure
+}
+
+describe("bounded problems", () => {
+  it("10,000 unknown keys: the first few described, the rest counted, within 2 KiB", () => {
+    const keys = Object.fromEntries(Array.from({ length: 10_000 }, (_, i) => [`${P}unknown-${i}`, "x"]))
+    const started = performance.now()
+    const error = failureOf(keys)
+    expect(performance.now() - started).toBeLessThan(2000)
+    expect(error.problems.length).toBeLessThanOrEqual(8)
+    expect(error.problems[0]?.attribute).toBe(`${P}unknown-0`)
+    expect(Buffer.byteLength(error.message)).toBeLessThanOrEqual(maxMessageBytes)
+    expect(error.message).toMatch(/\nand 9,99\d more problems$/)
+  })
+
+  it("thousands of foreign keys that look like attributes are caught cheaply", () => {
+    const keys = Object.fromEntries(
+      Array.from({ length: 5000 }, (_, i) => [`csi.cert-manager.ix/dns-name${i % 10}`, "x"]),
+    )
+    const error = failureOf(keys)
+    expect(error.message).toContain("did you mean csi.cert-manager.io/dns-names?")
+  })
+
+  it("a long unknown key is quoted and cut in the message", () => {
+    const key = `${P}${"k".repeat(100_000)}`
+    const error = failureOf({ [key]: "v" })
+    expect(
+      error.message.startsWith(
+        `"${P}${"k".repeat(100 - P.length)}"… (100,020 characters): unknown attribute`,
+      ),
+    ).toBe(true)
+    expect(Buffer.byteLength(error.message)).toBeLessThanOrEqual(maxMessageBytes)
+  })
+
+  it("a 1 MB value is shown by its start and length", () => {
+    const error = failureOf({ [`${P}duration`]: "9".repeat(1_000_000) })
+    expect(error.message).toContain(`"${"9".repeat(100)}"… (1,000,000 characters) is not a duration`)
+  })
+
+  it("thousands of unknown variables and key usages: three named, the rest counted", () => {
+    const variables = Array.from({ length: 5000 }, (_, i) => `\${V${i}}`).join(".")
+    expect(failureOf({ [`${P}common-name`]: variables }).message).toContain(
+      'uses the unknown variables "${V0}", "${V1}", "${V2}" and 4,997 more',
+    )
+    const usages = Array.from({ length: 5000 }, (_, i) => `usage ${i}`).join(",")
+    expect(failureOf({ [`${P}key-usages`]: usages }).message).toContain(
+      '"usage 0", "usage 1", "usage 2" and 4,997 more are not key usages',
+    )
+  })
+
+  it("never shows the pkcs12-password, even inside a value too long to show whole", () => {
+    const password = "hunter2-password"
+    const error = failureOf({
+      [`${P}pkcs12-enable`]: "true",
+      [`${P}pkcs12-password`]: password,
+      [`${P}common-name`]: `${"c".repeat(5000)}${password}\${NOPE}`,
+      [`${P}dns-names`]: `${password}!,${"d".repeat(300)}!`,
+    })
+    expect(error.message).not.toContain(password)
+    expect(error.message).toContain("(a value that contains the pkcs12-password, not shown)")
+  })
+})
+
+describe("the cache of decoded specs", () => {
+  it("holds at most its count of entries", () => {
+    for (let i = 0; i < recentSpecsLimits.entries + 50; i++) {
+      expect(Result.isSuccess(decodeAttributes({ ...base, [`${P}common-name`]: `cn-${i}` }, pod))).toBe(true)
+    }
+    expect(recentSpecsSize().entries).toBeLessThanOrEqual(recentSpecsLimits.entries)
+  })
+
+  it("holds at most its bytes, and no spec from inputs larger than one entry may be", () => {
+    const before = recentSpecsSize()
+    const huge = decodeAttributes({ ...base, "example.com/blob": "b".repeat(200_000) }, pod)
+    expect(Result.isSuccess(huge)).toBe(true)
+    expect(recentSpecsSize()).toEqual(before)
+    for (let i = 0; i < 200; i++) {
+      decodeAttributes({ ...base, "example.com/blob": `${i}${"b".repeat(60_000)}` }, pod)
+    }
+    expect(recentSpecsSize().bytes).toBeLessThanOrEqual(recentSpecsLimits.bytes)
+  })
+
+  it("keeps nothing of invalid input", () => {
+    const before = recentSpecsSize()
+    for (let i = 0; i < 100; i++) decodeAttributes({ ...base, [`${P}is-ca`]: `maybe-${i}` }, pod)
+    expect(recentSpecsSize()).toEqual(before)
+  })
+})
