@@ -1,7 +1,8 @@
 /*
  * mount(2) and umount2(2) for the driver, so a bind mount costs two syscalls on
  * libuv's threadpool instead of a mount(8) process (~2.5 ms each on a small node,
- * most of it exec). Each call returns a Promise; a failure rejects with an Error
+ * most of it exec): read-only binds into pods, a writable bind to take an earlier
+ * tmpfs back from a pod's target, the data root's tmpfs, and unmounts. Each call returns a Promise; a failure rejects with an Error
  * carrying `errno` (the positive number) and `syscall` (the step that failed).
  * Paths arrive canonical from the caller; nothing here resolves or checks them.
  */
@@ -16,7 +17,7 @@
 
 #define MAX_PATH 4096
 
-typedef enum { BIND_READ_ONLY, TMPFS, UNMOUNT } Operation;
+typedef enum { BIND_READ_ONLY, BIND_WRITABLE, TMPFS, UNMOUNT } Operation;
 
 typedef struct {
   Operation operation;
@@ -70,6 +71,21 @@ static void execute(napi_env env, void *data) {
                 NULL) != 0) {
         fail(call, "remount");
         /* Never leave a writable bind behind. */
+        umount2(call->target, MNT_DETACH);
+      }
+      return;
+    case BIND_WRITABLE:
+      /*
+       * A bind copies the source mount's per-mount flags, read-only included (the source is a
+       * pod's read-only target); the remount clears it for this bind only. The filesystem
+       * underneath was writable all along: MS_RDONLY of a bind is per mount, not per superblock.
+       */
+      if (mount(call->source, call->target, NULL, MS_BIND, NULL) != 0) {
+        fail(call, "mount");
+        return;
+      }
+      if (mount(NULL, call->target, NULL, MS_REMOUNT | MS_BIND | kept_flags(call->target), NULL) != 0) {
+        fail(call, "remount");
         umount2(call->target, MNT_DETACH);
       }
       return;
@@ -133,6 +149,7 @@ static napi_value start(napi_env env, napi_callback_info info, Operation operati
   int ok = 1;
   switch (operation) {
     case BIND_READ_ONLY:
+    case BIND_WRITABLE:
       ok = string_argument(env, argv, argc, 0, call->source, sizeof call->source) &&
            string_argument(env, argv, argc, 1, call->target, sizeof call->target);
       break;
@@ -172,12 +189,16 @@ static napi_value start(napi_env env, napi_callback_info info, Operation operati
 static napi_value bind_read_only(napi_env env, napi_callback_info info) {
   return start(env, info, BIND_READ_ONLY);
 }
+static napi_value bind_writable(napi_env env, napi_callback_info info) {
+  return start(env, info, BIND_WRITABLE);
+}
 static napi_value mount_tmpfs(napi_env env, napi_callback_info info) { return start(env, info, TMPFS); }
 static napi_value unmount(napi_env env, napi_callback_info info) { return start(env, info, UNMOUNT); }
 
 NAPI_MODULE_INIT() {
   napi_property_descriptor functions[] = {
       {"bindReadOnly", NULL, bind_read_only, NULL, NULL, NULL, napi_default, NULL},
+      {"bindWritable", NULL, bind_writable, NULL, NULL, NULL, napi_default, NULL},
       {"mountTmpfs", NULL, mount_tmpfs, NULL, NULL, NULL, napi_default, NULL},
       {"unmount", NULL, unmount, NULL, NULL, NULL, napi_default, NULL},
   };

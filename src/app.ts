@@ -16,6 +16,7 @@ import { loggingLayer } from "./observability/logging.js"
 import { MemoryTrim } from "./observability/memory.js"
 import { KeyGenerator } from "./pki/keys.js"
 import { DataRoot } from "./volume/data-root.js"
+import { GonePods } from "./volume/gone-pods.js"
 import { Lifecycle } from "./volume/lifecycle.js"
 import { VolumeLocks } from "./volume/locks.js"
 import { Mounter } from "./volume/mounter.js"
@@ -38,7 +39,7 @@ export const driverLayer = (config: DriverConfig, overrides: Overrides = {}) => 
     Layer.provide(overrides.kubeClient ?? KubeClient.layer),
   )
   const services = Layer.mergeAll(storage, kube, KeyGenerator.layer, Tokens.layer, VolumeLocks.layer)
-  const volumes = Volumes.layer.pipe(Layer.provideMerge(Lifecycle.layer))
+  const volumes = Volumes.layer.pipe(Layer.provideMerge(GonePods.layer), Layer.provideMerge(Lifecycle.layer))
   return Layer.mergeAll(CsiServer, Recovery, MetricsServer, MemoryTrim).pipe(
     Layer.provide(volumes),
     Layer.provide(services),

@@ -26,6 +26,8 @@ const codeOfTag: Readonly<Record<string, Code>> = {
   RequestDenied: Code.FAILED_PRECONDITION,
   RequestFailed: Code.FAILED_PRECONDITION,
   CertificateInvalid: Code.FAILED_PRECONDITION,
+  // The pod was deleted: nothing to issue for; kubelet tears the volume down with the pod.
+  PodGone: Code.FAILED_PRECONDITION,
   // Still being issued; the request keeps going and a retry joins it.
   IssuancePending: Code.DEADLINE_EXCEEDED,
   // The API server or a webhook refused the request made from the attributes: final.

@@ -75,6 +75,9 @@ export const PlainDirectoryMounter = Layer.succeed(
     bindReadOnly,
     prepareBind: (source, target) => Effect.succeed(bindReadOnly(source, target)),
     unbind,
+    // A symlink has no earlier filesystem to take back, and nothing mounts on a data directory.
+    adoptEarlier: () => Effect.succeed(false),
+    unmountAll: () => Effect.void,
     inspect,
     isMountPoint: isLink,
     isBound: (source, target) => Effect.map(linksTo(target), (to) => to === path.resolve(source)),

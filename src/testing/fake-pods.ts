@@ -20,9 +20,11 @@ export interface FakePodInput {
   readonly ips?: ReadonlyArray<string>
   readonly conditions?: ReadonlyArray<{ readonly type: string; readonly status: string }>
   readonly annotations?: Readonly<Record<string, string>>
+  /** Terminating: a deletionTimestamp is set, the pod still there (its grace period, finalizers). */
+  readonly deleting?: boolean
 }
 
-export type FakePodChange = Partial<Pick<FakePodInput, "ips" | "conditions" | "annotations">>
+export type FakePodChange = Partial<Pick<FakePodInput, "ips" | "conditions" | "annotations" | "deleting">>
 
 interface Stored {
   readonly input: FakePodInput & { readonly uid: string }
@@ -38,6 +40,7 @@ const podObject = ({ input, version }: Stored) => ({
     uid: input.uid,
     resourceVersion: String(version),
     ...(input.annotations === undefined ? {} : { annotations: { ...input.annotations } }),
+    ...(input.deleting === true ? { deletionTimestamp: "1970-01-01T00:00:00Z" } : {}),
   },
   status: {
     phase: "Running",
@@ -55,7 +58,7 @@ export class FakePods extends Context.Service<
   {
     /** Adds the pod, or replaces the one of that name (a new UID means another pod). Returns its UID. */
     readonly put: (pod: FakePodInput) => Effect.Effect<string>
-    /** Changes a pod's IPs, conditions or annotations (each given one replaces the old). */
+    /** Changes a pod's IPs, conditions, annotations or terminating state (each given one replaces the old). */
     readonly update: (namespace: string, name: string, change: FakePodChange) => Effect.Effect<void>
     /** Deletes the pod, if there is one. */
     readonly remove: (namespace: string, name: string) => Effect.Effect<void>

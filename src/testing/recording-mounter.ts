@@ -17,6 +17,8 @@ export type MountCall =
   | { readonly operation: "bindReadOnly"; readonly source: string; readonly target: string }
   | { readonly operation: "unbind"; readonly source: string; readonly target: string }
   | { readonly operation: "isBound"; readonly source: string; readonly target: string }
+  | { readonly operation: "adoptEarlier"; readonly source: string; readonly target: string }
+  | { readonly operation: "unmountAll"; readonly path: string }
   | { readonly operation: "isMountPoint"; readonly path: string }
   | { readonly operation: "inspect"; readonly path: string }
   | { readonly operation: "mountPoints"; readonly path: string }
@@ -28,11 +30,17 @@ export const changingOperations: ReadonlySet<MountOperation> = new Set([
   "ensureTmpfs",
   "bindReadOnly",
   "unbind",
+  "adoptEarlier",
+  "unmountAll",
 ])
 
 export type FakeMount =
   | { readonly kind: "tmpfs" }
   | { readonly kind: "bind"; readonly source: string; readonly readOnly: true }
+  /** A read-only bind of `source`'s path on an earlier tmpfs of the data root (placed by the test). */
+  | { readonly kind: "earlier"; readonly source: string }
+  /** The earlier filesystem at `from` (a pod's target), bound back writable onto a data directory. */
+  | { readonly kind: "adopted"; readonly from: string }
   /** A mount the driver did not make (placed by the test). */
   | { readonly kind: "other"; readonly description: string }
 
@@ -55,6 +63,11 @@ export class RecordingMounter extends Context.Service<
     readonly place: (path: string, entry: FakeEntry) => Effect.Effect<void>
     /** Mounts something that is not the driver's on `target`. */
     readonly mountOther: (target: string, description: string) => Effect.Effect<void>
+    /**
+     * Leaves a bind of `source` at `target` as a data root replaced under a running pod does:
+     * the volume's bind, from the earlier tmpfs (see `Mounter.adoptEarlier`).
+     */
+    readonly mountEarlier: (source: string, target: string) => Effect.Effect<void>
   }
 >()("csi/testing/RecordingMounter") {
   /** Provides `Mounter` and this handle onto the same log. */
@@ -109,9 +122,10 @@ const makeRecordingMounter = (): readonly [Mounter["Service"], RecordingMounter[
 
   const stackOf = (target: string) => stacks.get(resolve(target)) ?? []
   const isMounted = (target: string) => stackOf(target).length > 0
+  /** Ours by the live rule: a bind of the source's path, from this tmpfs or an earlier one. */
   const isBound = (source: string, target: string) => {
     const top = stackOf(target).at(-1)
-    return top?.kind === "bind" && top.source === path.resolve(source)
+    return (top?.kind === "bind" || top?.kind === "earlier") && top.source === path.resolve(source)
   }
   const push = (target: string, mount: FakeMount) => {
     const key = resolve(target)
@@ -165,6 +179,17 @@ const makeRecordingMounter = (): readonly [Mounter["Service"], RecordingMounter[
     bindReadOnly,
     prepareBind: (source, target) => Effect.succeed(bindReadOnly(source, target)),
     unbind: (source, target) => record({ operation: "unbind", source, target }, () => unbind(source, target)),
+    adoptEarlier: (source, target) =>
+      record({ operation: "adoptEarlier", source, target }, () => {
+        if (stackOf(target).at(-1)?.kind !== "earlier" || !isBound(source, target) || isMounted(source))
+          return false
+        push(source, { kind: "adopted", from: path.resolve(target) })
+        return true
+      }),
+    unmountAll: (target) =>
+      record({ operation: "unmountAll", path: target }, () => {
+        stacks.delete(resolve(target))
+      }),
   })
 
   const handle = RecordingMounter.of({
@@ -187,6 +212,8 @@ const makeRecordingMounter = (): readonly [Mounter["Service"], RecordingMounter[
         entries.set(path.resolve(target), entry)
       }),
     mountOther: (target, description) => Effect.sync(() => push(target, { kind: "other", description })),
+    mountEarlier: (source, target) =>
+      Effect.sync(() => push(target, { kind: "earlier", source: path.resolve(source) })),
   })
 
   return [mounter, handle]

@@ -13,10 +13,22 @@ import { randomBytes, randomUUID } from "node:crypto"
 import { mkdir, writeFile } from "node:fs/promises"
 import { tmpdir } from "node:os"
 import { dirname, join, resolve } from "node:path"
-import { Cause, Console, Data, type Duration, Effect, Exit, Option, Predicate, Redacted, Scope } from "effect"
+import {
+  Cause,
+  Console,
+  Data,
+  type Duration,
+  Effect,
+  Exit,
+  Option,
+  Predicate,
+  Redacted,
+  Result,
+  Scope,
+} from "effect"
 import { type Faults, ServerControls, type Stats } from "./api-server/controls.js"
 import type { KubeObject } from "./api-server/objects.js"
-import { isJsonObject, type JsonObject } from "./api-server/objects.js"
+import { isJsonObject, type JsonObject, withMeta } from "./api-server/objects.js"
 import { normalizePodStatus } from "./api-server/pod-status.js"
 import { Pods, type StoredResource } from "./api-server/resources.js"
 import { now } from "./api-server/rest.js"
@@ -120,8 +132,16 @@ export interface Sandbox {
     name: string,
     update: PodUpdate,
   ) => Effect.Effect<KubeObject, SandboxError>
-  /** Deletes a pod; objects it owns (by ownerReferences uid) are collected with DELETED watch events. False if absent. */
-  readonly deletePod: (namespace: string, name: string) => Effect.Effect<boolean>
+  /**
+   * Deletes a pod; objects it owns (by ownerReferences uid) are collected with DELETED watch
+   * events, or, with `orphanDependents` (`kubectl delete --cascade=orphan`), kept with that
+   * owner reference removed first, as the API server's orphan finalizer does. False if absent.
+   */
+  readonly deletePod: (
+    namespace: string,
+    name: string,
+    options?: { readonly orphanDependents?: boolean },
+  ) => Effect.Effect<boolean>
   readonly listCertificateRequests: (namespace?: string) => Effect.Effect<ReadonlyArray<KubeObject>>
   readonly getCertificateRequest: (namespace: string, name: string) => Effect.Effect<KubeObject | undefined>
   /** Any stored resource: certificaterequests, pods, events. */
@@ -341,6 +361,28 @@ export const makeSandbox = (options?: SandboxOptions): Effect.Effect<Sandbox, Sa
         ),
       )
 
+    /** Takes the pod's owner reference off the objects that have it, so its deletion collects none. */
+    const orphanDependents = (namespace: string, name: string) =>
+      Effect.gen(function* () {
+        const pod = yield* store.get("pods", namespace, name)
+        const uid = pod.metadata.uid
+        for (const resource of ["certificaterequests", "events"] as const) {
+          for (const object of (yield* store.list(resource, namespace)).items) {
+            const owners = object.metadata.ownerReferences ?? []
+            if (!owners.some((owner) => owner.uid === uid)) continue
+            yield* store.update(resource, namespace, object.metadata.name ?? "", (current) =>
+              Result.succeed(
+                withMeta(current, {
+                  ownerReferences: (current.metadata.ownerReferences ?? []).filter(
+                    (owner) => owner.uid !== uid,
+                  ),
+                }),
+              ),
+            )
+          }
+        }
+      })
+
     const listObjects = (resource: SandboxResource, namespace?: string) =>
       Effect.map(store.list(resource, namespace), (l) => structuredClone(l.items))
 
@@ -362,12 +404,13 @@ export const makeSandbox = (options?: SandboxOptions): Effect.Effect<Sandbox, Sa
       addUser: (token, user) => users.add(token, user),
       registerPod,
       updatePod,
-      deletePod: (namespace, name) =>
-        Effect.flatMap(now, (ts) =>
-          store.remove("pods", namespace, name, ts).pipe(
-            Effect.as(true),
-            Effect.catchTag("ApiError", () => Effect.succeed(false)),
-          ),
+      deletePod: (namespace, name, deleteOptions) =>
+        Effect.gen(function* () {
+          if (deleteOptions?.orphanDependents === true) yield* orphanDependents(namespace, name)
+          return yield* store.remove("pods", namespace, name, yield* now)
+        }).pipe(
+          Effect.as(true),
+          Effect.catchTag("ApiError", () => Effect.succeed(false)),
         ),
       listCertificateRequests: (namespace) => listObjects("certificaterequests", namespace),
       getCertificateRequest: (namespace, name) =>

@@ -61,3 +61,13 @@ export class InternalError extends Schema.TaggedError<InternalError>()("Internal
     return `internal error while issuing volume ${this.volumeId}; the driver's log has the details`
   }
 }
+
+/** The pod watch showed the volume's pod deleted or replaced: the volume gets no certificate. */
+export class PodGone extends Schema.TaggedError<PodGone>()("PodGone", {
+  volumeId: Schema.String,
+  pod: Schema.String,
+}) {
+  override get message(): string {
+    return `pod ${cut(this.pod, 320)} was deleted or replaced by another pod of that name: volume ${cut(this.volumeId, 80)} gets no certificate, and kubelet unmounts it with the pod`
+  }
+}

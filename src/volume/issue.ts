@@ -22,18 +22,13 @@ import {
 import { StorageError } from "./errors.js"
 import { secretFiles, specOf } from "./record.js"
 import { renewalTime } from "./renewal-time.js"
-import { type VolumeMetadata, VolumeStore } from "./store.js"
+import { type Issuance, type VolumeMetadata, VolumeStore } from "./store.js"
 import { Tokens } from "./tokens.js"
 
 /** The issuer's name is the pod's to choose, of any length; a message needs only enough of it to recognise. */
 const cut = (text: string, max: number) => (text.length > max ? `${text.slice(0, max)}…` : text)
 
-export interface Issuance {
-  readonly requestName: string
-  readonly notBefore: string
-  readonly notAfter: string
-  readonly nextIssuanceAt: string
-}
+export type { Issuance } from "./store.js"
 
 export const issue = Effect.fn("issue")(function* (volumeId: string) {
   const store = yield* VolumeStore
@@ -101,7 +96,9 @@ const resumeOrSubmit = Effect.fnUntraced(function* (metadata: VolumeMetadata, sp
   yield* store.writeSecret(volumeId, secretFiles.pendingKey, key.pem)
   yield* store.update(volumeId, (m) => ({ ...m, pendingRequest: request }))
   const token = yield* tokenFor(volumeId)
-  yield* requests.submit({ name, volumeId, pod: metadata.pod, spec, csrPem, token })
+  // A create once sent runs to its end: whoever stops the volume (unpublish, a gone pod) then
+  // finds the request it must delete, rather than one the API server creates just after.
+  yield* Effect.uninterruptible(requests.submit({ name, volumeId, pod: metadata.pod, spec, csrPem, token }))
   yield* Effect.logInfo("created CertificateRequest").pipe(Effect.annotateLogs({ request: name }))
   return { key, request }
 })
@@ -167,16 +164,26 @@ const recordIssued = Effect.fnUntraced(function* (
   issued: IssuedCertificate,
 ) {
   const store = yield* VolumeStore
+  const issuance = yield* issuanceOf(issued, spec, request.name)
+  yield* store.update(volumeId, ({ pendingRequest: _, ...rest }) => ({ ...rest, issuance }))
+  yield* store.removeSecret(volumeId, secretFiles.pendingKey)
+  return issuance
+})
+
+/** What is recorded of a certificate: its validity and when to renew it (never in the past). */
+export const issuanceOf = Effect.fnUntraced(function* (
+  issued: IssuedCertificate,
+  spec: CertificateSpec,
+  requestName: string | undefined,
+) {
   const random = yield* Random.next
   const next = renewalTime(issued, spec.renewBefore, random)
   const now = yield* Clock.currentTimeMillis
   const issuance: Issuance = {
-    requestName: request.name,
+    ...(requestName === undefined ? {} : { requestName }),
     notBefore: issued.notBefore.toISOString(),
     notAfter: issued.notAfter.toISOString(),
     nextIssuanceAt: new Date(Math.max(next.getTime(), now)).toISOString(),
   }
-  yield* store.update(volumeId, ({ pendingRequest: _, ...rest }) => ({ ...rest, issuance }))
-  yield* store.removeSecret(volumeId, secretFiles.pendingKey)
   return issuance
 })

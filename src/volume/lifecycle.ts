@@ -4,7 +4,8 @@
  * until the renewal time, renews with `issue` unchanged, and retries failed
  * renewals with capped exponential backoff — never touching the working files.
  * Every issuance first waits for the pod's readiness gates (`awaitReadiness`).
- * Publish watches the volume's state to know when the first issuance settles.
+ * Publish watches the volume's state to know when the first issuance settles. A volume
+ * whose pod is gone is retired: stopped for good, so no republish or recovery revives it.
  */
 import {
   Cause,
@@ -31,7 +32,7 @@ import {
   renewed,
   type VolumeSummary,
 } from "../observability/metrics.js"
-import { InternalError } from "./errors.js"
+import { InternalError, PodGone } from "./errors.js"
 import { type Issuance, issue } from "./issue.js"
 import { awaitReadiness } from "./readiness.js"
 import { VolumeStore } from "./store.js"
@@ -41,7 +42,7 @@ export type IssueError = Effect.Error<ReturnType<typeof issue>>
 export type VolumeState =
   | { readonly _tag: "Issuing" }
   | { readonly _tag: "Issued"; readonly issuance: Issuance }
-  | { readonly _tag: "Failed"; readonly error: IssueError | InternalError }
+  | { readonly _tag: "Failed"; readonly error: IssueError | InternalError | PodGone }
 
 export interface StartOptions {
   /**
@@ -172,8 +173,14 @@ export class Lifecycle extends Context.Service<
     readonly state: (volumeId: string) => Effect.Effect<Option.Option<VolumeState>>
     /** Waits until the first issuance is done or failed; none when the volume is not started. */
     readonly awaitSettled: (volumeId: string) => Effect.Effect<Option.Option<VolumeState>>
-    /** Stops the volume's fiber, interrupting an issuance in flight. */
+    /** Stops the volume's fiber, interrupting an issuance in flight, and forgets the volume. */
     readonly stop: (volumeId: string) => Effect.Effect<void>
+    /**
+     * The volume's pod is gone: stops its fiber (a gate wait, an issuance in flight) and
+     * keeps it stopped — `start` is a no-op for it until `stop` forgets the volume — and a
+     * publish waiting on the first issuance hears PodGone.
+     */
+    readonly retire: (volumeId: string, pod: PodInfo) => Effect.Effect<void>
     readonly size: Effect.Effect<number>
     /** Counts and earliest times across volumes, for the metrics gauges. */
     readonly summary: Effect.Effect<VolumeSummary>
@@ -191,6 +198,11 @@ export class Lifecycle extends Context.Service<
       >()
       const fibers = yield* FiberMap.make<string>()
       const states = new Map<string, SubscriptionRef.SubscriptionRef<VolumeState>>()
+      const retired = new Set<string>()
+      const goneOf = (volumeId: string, pod: PodInfo): VolumeState => ({
+        _tag: "Failed",
+        error: new PodGone({ volumeId, pod: `${pod.namespace}/${pod.name}` }),
+      })
 
       const run = (
         volumeId: string,
@@ -202,6 +214,10 @@ export class Lifecycle extends Context.Service<
           const stored = yield* store.read(volumeId)
           if (Option.isNone(stored)) return
           const pod = stored.value.pod
+          // Retired while this fiber was on its way, or before a restart: it stays stopped.
+          if (retired.has(volumeId) || stored.value.podGoneAt !== undefined) {
+            return yield* SubscriptionRef.set(state, goneOf(volumeId, pod))
+          }
           yield* Effect.gen(function* () {
             let current = stored.value.issuance
             if (current === undefined) {
@@ -232,7 +248,7 @@ export class Lifecycle extends Context.Service<
 
       const start = (volumeId: string, options: StartOptions) =>
         Effect.gen(function* () {
-          if (yield* FiberMap.has(fibers, volumeId)) return
+          if (retired.has(volumeId) || (yield* FiberMap.has(fibers, volumeId))) return
           const state = yield* SubscriptionRef.make<VolumeState>({ _tag: "Issuing" })
           states.set(volumeId, state)
           yield* FiberMap.run(fibers, volumeId, run(volumeId, state, options), { onlyIfMissing: true })
@@ -254,7 +270,22 @@ export class Lifecycle extends Context.Service<
           }),
         awaitSettled,
         stop: (volumeId) =>
-          FiberMap.remove(fibers, volumeId).pipe(Effect.andThen(Effect.sync(() => states.delete(volumeId)))),
+          FiberMap.remove(fibers, volumeId).pipe(
+            Effect.andThen(
+              Effect.sync(() => {
+                states.delete(volumeId)
+                retired.delete(volumeId)
+              }),
+            ),
+          ),
+        retire: (volumeId, pod) =>
+          Effect.gen(function* () {
+            retired.add(volumeId)
+            yield* FiberMap.remove(fibers, volumeId)
+            const state = states.get(volumeId)
+            if (state === undefined) states.set(volumeId, yield* SubscriptionRef.make(goneOf(volumeId, pod)))
+            else yield* SubscriptionRef.set(state, goneOf(volumeId, pod))
+          }),
         size: FiberMap.size(fibers),
         summary: Effect.sync(() => {
           let earliestNotAfter: number | undefined

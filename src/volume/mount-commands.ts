@@ -75,6 +75,15 @@ export const commandMounts = (shell: CommandShell, mountInfoPath: string): Mount
           Effect.onError(() => Effect.ignore(run("bindReadOnly", target, "umount", [target]))),
         )
       }),
+    // Two steps whatever the version: a bind of a read-only bind is read-only until remounted.
+    bindWritable: (source, target) =>
+      run("bindWritable", target, "mount", ["-c", "--bind", source, target]).pipe(
+        Effect.andThen(
+          run("bindWritable", target, "mount", ["-o", "remount,bind,rw", target]).pipe(
+            Effect.onError(() => Effect.ignore(run("bindWritable", target, "umount", [target]))),
+          ),
+        ),
+      ),
     mountTmpfs: (target) =>
       run("ensureTmpfs", target, "mount", ["-t", "tmpfs", "-o", "mode=0700", "tmpfs", target]),
     unmount: (target) => run("unmount", target, "umount", [target]),

@@ -13,6 +13,8 @@ import { MountError } from "./errors.js"
 interface MountAddon {
   /** Binds `source` onto `target` and remounts it read-only (unmounting again if that fails). */
   readonly bindReadOnly: (source: string, target: string) => Promise<void>
+  /** Binds `source` onto `target` and remounts that bind writable (unmounting again if that fails). */
+  readonly bindWritable: (source: string, target: string) => Promise<void>
   readonly mountTmpfs: (target: string, options: string) => Promise<void>
   readonly unmount: (target: string) => Promise<void>
 }
@@ -22,13 +24,19 @@ export interface MountCalls {
   /** How mounts are made, for the log. */
   readonly via: string
   readonly bindReadOnly: (source: string, target: string) => Effect.Effect<void, MountError>
+  /** A bind that takes writes even when `source` is a read-only bind (the per-mount flag is cleared). */
+  readonly bindWritable: (source: string, target: string) => Effect.Effect<void, MountError>
   readonly mountTmpfs: (target: string) => Effect.Effect<void, MountError>
   readonly unmount: (target: string) => Effect.Effect<void, MountError>
 }
 
 /** The addon, or why it did not load. */
 export const loadMountAddon = (path: string = nativeHelperPath("mount")): Result.Result<MountAddon, string> =>
-  loadNativeHelper<MountAddon>(path, ["bindReadOnly", "mountTmpfs", "unmount"], "mount helper")
+  loadNativeHelper<MountAddon>(
+    path,
+    ["bindReadOnly", "bindWritable", "mountTmpfs", "unmount"],
+    "mount helper",
+  )
 
 const errnoNames = new Map(Object.entries(os.constants.errno).map(([name, value]) => [value, name]))
 
@@ -49,6 +57,7 @@ export const syscallMounts = (addon: MountAddon): MountCalls => {
   return {
     via: "mount(2)",
     bindReadOnly: (source, target) => call("bindReadOnly", target, () => addon.bindReadOnly(source, target)),
+    bindWritable: (source, target) => call("bindWritable", target, () => addon.bindWritable(source, target)),
     mountTmpfs: (target) => call("ensureTmpfs", target, () => addon.mountTmpfs(target, "mode=0700")),
     unmount: (target) => call("unmount", target, () => addon.unmount(target)),
   }

@@ -1,7 +1,9 @@
 /**
  * Mounts on the node: the tmpfs under the data root, the read-only bind of a volume's
  * data/ into the pod's target path, and taking that bind off again (only that: a mount
- * the driver did not make is never unmounted, whatever path it is asked about). The
+ * the driver did not make is never unmounted, whatever path it is asked about); and,
+ * when the data root's tmpfs was replaced under a running pod, binding the earlier tmpfs
+ * back from the pod's target onto the volume's new data/, writable (adopt.ts). The
  * live layer mounts with mount(2) through the native helper (mount-syscalls.ts), or
  * with util-linux `mount`/`umount` through a long-lived shell where the helper cannot
  * load (mount-commands.ts); either way the driver needs CAP_SYS_ADMIN in the host's
@@ -139,6 +141,38 @@ const makeMounter = (calls: MountCalls): Mounter["Service"] => {
     )
   })
 
+  const adoptEarlier = Effect.fn("Mounter.adoptEarlier")(function* (source: string, target: string) {
+    // Two stats settle the usual case: no target yet, or a target on the data directory's own filesystem.
+    const atTarget = yield* tryFs("adoptEarlier", target, () => ifExists(fs.stat(target)))
+    if (atTarget === undefined || !atTarget.isDirectory()) return false
+    const realSource = yield* tryFs("adoptEarlier", source, () => fs.realpath(source))
+    const atSource = yield* tryFs("adoptEarlier", source, () => fs.stat(realSource))
+    if (atTarget.dev === atSource.dev) return false
+    const realTarget = yield* realpathOf("adoptEarlier", target)
+    const text = yield* readMountInfo("adoptEarlier", realTarget)
+    const top = mountsAtIn(text, realTarget).at(-1)
+    if (top === undefined || !isBindOf(top, bindRootsOf(text, realSource))) return false
+    // Never stacked: a data directory holds one earlier filesystem at most.
+    if (mountsAtIn(text, realSource).length > 0) return false
+    yield* calls.bindWritable(realTarget, realSource)
+    return true
+  })
+
+  const unmountAll = Effect.fn("Mounter.unmountAll")(function* (target: string) {
+    for (let round = 0; ; round++) {
+      const found = yield* mountsOn("unmountAll", target)
+      if (Option.isNone(found) || found.value.mounts.length === 0) return
+      if (round >= maxStackedMounts) {
+        return yield* new MountError({
+          operation: "unmountAll",
+          target,
+          reason: `still a mount point after ${maxStackedMounts} unmounts`,
+        })
+      }
+      yield* calls.unmount(found.value.real)
+    }
+  })
+
   return Mounter.of({
     inspect: inspectPath,
     isMountPoint,
@@ -159,6 +193,8 @@ const makeMounter = (calls: MountCalls): Mounter["Service"] => {
     prepareBind,
     bindReadOnly: (source, target) => Effect.flatten(prepareBind(source, target)),
     unbind,
+    adoptEarlier,
+    unmountAll,
   })
 }
 
@@ -188,6 +224,18 @@ export class Mounter extends Context.Service<
      * there (another mount on top, a file, a directory with contents) is left alone.
      */
     readonly unbind: (source: string, target: string) => Effect.Effect<Unbound, MountError>
+    /**
+     * When the data root's tmpfs was replaced under a running pod, its container still sees
+     * the earlier tmpfs through its own bind of `target`, and a mount placed on `target` now
+     * would not reach it. So when the topmost mount at `target` is a bind of `source`'s path
+     * on another filesystem than `source` (an earlier tmpfs), binds it back onto `source`,
+     * writable, and answers true: what the driver writes into `source` then reaches the
+     * container. False, changing nothing, otherwise (and when `source` is a mount point
+     * already: never stacked).
+     */
+    readonly adoptEarlier: (source: string, target: string) => Effect.Effect<boolean, MountError>
+    /** Takes every mount off `path`, topmost first: for the driver's own directories, where nobody else mounts. */
+    readonly unmountAll: (path: string) => Effect.Effect<void, MountError>
     /** Whether the topmost mount at `target` is a bind of `source`. */
     readonly isBound: (source: string, target: string) => Effect.Effect<boolean, MountError>
     /** What is at `path` and where it resolves to; only looks. */

@@ -2,10 +2,12 @@
  * NodePublishVolume, top to bottom: validate the attributes and the target path as
  * the disk resolves it before anything is created; under the volume's lock, register it, start its lifecycle (which issues
  * the certificate), wait for the first issuance unless --continue-on-not-ready,
- * then bind-mount its data read-only onto the pod's target path. A republish of an
- * issued, mounted volume only refreshes the token and returns at once, with no API
- * call. A failure leaves nothing behind, except a request still in flight when the
- * deadline comes first: issuance continues and kubelet's retry joins it.
+ * then bind-mount its data read-only onto the pod's target path. A republish of a
+ * mounted volume only refreshes the token and returns at once, with no API call; one
+ * whose target still holds the volume from an earlier data root takes that back
+ * (adopt.ts) and mounts nothing. A failure leaves nothing behind, except a request
+ * still in flight when the deadline comes first: issuance continues and kubelet's
+ * retry joins it.
  */
 import { Clock, Duration, Effect, Option } from "effect"
 import {
@@ -19,7 +21,9 @@ import type { PublishRequest } from "../csi/request.js"
 import { CertificateRequests } from "../kube/certificate-requests.js"
 import { IssuancePending } from "../kube/errors.js"
 import { issueAttempt } from "../observability/metrics.js"
+import { adoptEarlierData } from "./adopt.js"
 import { TokenMissing } from "./errors.js"
+import { GonePods } from "./gone-pods.js"
 import { Lifecycle } from "./lifecycle.js"
 import { VolumeLocks } from "./locks.js"
 import { Mounter, type PreparedBind } from "./mounter.js"
@@ -64,11 +68,25 @@ const publishLocked = Effect.fnUntraced(function* (request: PublishRequest, issu
   if (request.token !== undefined) yield* (yield* Tokens).set(request.volumeId, request.token)
 
   const existing = yield* store.read(request.volumeId)
-  if (Option.isNone(existing)) yield* register(request)
-  // Starting is a no-op for a running volume, and revives one whose fiber stopped.
-  yield* lifecycle.start(request.volumeId, { retryFirstIssuance: config.continueOnNotReady })
-  if (Option.isSome(existing) && existing.value.issuance !== undefined) {
-    if (yield* mounter.isBound(store.dataDir(request.volumeId), request.targetPath)) return
+  if (Option.isNone(existing)) {
+    yield* register(request)
+    yield* (yield* GonePods).track(request.volumeId, request.pod)
+  }
+  // Before the lifecycle starts, so it starts from the files taken back. Only a volume without
+  // an issuance can need it: the driver's own metadata went with the earlier data root.
+  const adopted =
+    (Option.isNone(existing) || existing.value.issuance === undefined) &&
+    (yield* adoptEarlierData(request.volumeId, request.targetPath))
+  // Starting is a no-op for a running volume, and revives one whose fiber stopped (not a retired one).
+  // A volume mounted already has no publish waiting on it: its first issuance retries in the background.
+  yield* lifecycle.start(request.volumeId, { retryFirstIssuance: config.continueOnNotReady || adopted })
+  if (adopted) return yield* Effect.logInfo("volume published: its target holds it already")
+  // Mounted by an earlier publish: the pod may be running on it, so nothing more to wait for.
+  if (
+    Option.isSome(existing) &&
+    (yield* mounter.isBound(store.dataDir(request.volumeId), request.targetPath))
+  ) {
+    return
   }
 
   const prepare = mounter.prepareBind(store.dataDir(request.volumeId), request.targetPath)

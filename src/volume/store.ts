@@ -37,7 +37,8 @@ import {
 import { reasonOf, StorageError } from "./errors.js"
 
 export interface Issuance {
-  readonly requestName: string
+  /** The request the certificate came from; absent for files taken back from an earlier data root. */
+  readonly requestName?: string
   readonly notBefore: string
   readonly notAfter: string
   readonly nextIssuanceAt: string
@@ -54,6 +55,8 @@ export interface VolumeMetadata {
   readonly createdAt: string
   readonly issuance?: Issuance
   readonly pendingRequest?: { readonly namespace: string; readonly name: string }
+  /** ISO 8601: when the pod watch showed the pod gone. Never issued again; kubelet's unpublish removes it. */
+  readonly podGoneAt?: string
 }
 
 const PodInfoSchema = Schema.Struct({
@@ -74,13 +77,14 @@ export const VolumeMetadataSchema: Schema.Codec<VolumeMetadata> = Schema.Struct(
   createdAt: Schema.String,
   issuance: Schema.optionalKey(
     Schema.Struct({
-      requestName: Schema.String,
+      requestName: Schema.optionalKey(Schema.String),
       notBefore: Schema.String,
       notAfter: Schema.String,
       nextIssuanceAt: Schema.String,
     }),
   ),
   pendingRequest: Schema.optionalKey(Schema.Struct({ namespace: Schema.String, name: Schema.String })),
+  podGoneAt: Schema.optionalKey(Schema.String),
 })
 
 const MetadataJson = Schema.fromJsonString(VolumeMetadataSchema)

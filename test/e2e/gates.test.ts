@@ -6,12 +6,12 @@
  * second (the pod watch, not the backoff), and the certificate that arrives after the
  * mount carries the pod's addresses. Flag misuse stops the driver at start.
  */
-import { randomUUID, X509Certificate } from "node:crypto"
+import { X509Certificate } from "node:crypto"
 import * as grpc from "@grpc/grpc-js"
 import { afterEach, describe, expect, it } from "vitest"
-import { canMount, nodeId, runDriverBinary, whyNoMounts } from "../support/driver-process.js"
+import { canMount, runDriverBinary, whyNoMounts } from "../support/driver-process.js"
 import type { Pod } from "../support/kubelet.js"
-import { type Harness, seedAttributes, startHarness } from "./support.js"
+import { type Harness, newPodOnNode, seedAttributes, sleep, startHarness, until } from "./support.js"
 
 const endpoint = ["--node-id", "n1", "--endpoint", "unix:///tmp/gates-e2e.sock"]
 
@@ -41,29 +41,10 @@ afterEach(async () => {
   h = undefined
 })
 
-const newPod = async (harness: Harness): Promise<Pod> => {
-  const name = `app-${randomUUID().slice(0, 8)}`
-  const pod = await harness.sandbox.registerPod({ namespace: "sandbox", name, nodeName: nodeId })
-  return { name, namespace: "sandbox", uid: String(pod.metadata.uid) }
-}
-
 const requestsOf = async (harness: Harness, pod: Pod) =>
   (await harness.sandbox.listCertificateRequests(pod.namespace)).filter((cr) =>
     JSON.stringify(cr.metadata.ownerReferences ?? []).includes(pod.uid),
   )
-
-const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms))
-
-/** Polls `probe` every 20 ms; resolves with its value and how long it took. */
-const until = async <A>(what: string, probe: () => Promise<A | undefined>, timeoutMs = 15_000) => {
-  const started = Date.now()
-  while (Date.now() - started < timeoutMs) {
-    const value = await probe()
-    if (value !== undefined) return { value, ms: Date.now() - started }
-    await sleep(20)
-  }
-  throw new Error(`timed out waiting for ${what}`)
-}
 
 const certificateOf = (harness: Harness, targetPath: string) =>
   until("the certificate in the mounted volume", async () => {
@@ -85,7 +66,7 @@ describe.skipIf(!canMount)("--pod-readiness-gate", () => {
         "--pod-readiness-gate=pod-annotation:example.com/attached",
       ],
     })
-    const pod = await newPod(h)
+    const pod = await newPodOnNode(h)
     const started = Date.now()
     const published = await h.kubelet.publish(pod, seedAttributes)
     expect(published.result.details).toBe("")
@@ -118,7 +99,7 @@ describe.skipIf(!canMount)("--pod-readiness-gate", () => {
 describe.skipIf(!canMount)("${POD_IP} and ${POD_IPS}", () => {
   it("a volume mounts before the pod has an IP, and the certificate with its addresses arrives after", async () => {
     h = await startHarness({ args: ["--continue-on-not-ready"] })
-    const pod = await newPod(h)
+    const pod = await newPodOnNode(h)
     const published = await h.kubelet.publish(pod, {
       ...seedAttributes,
       "csi.cert-manager.io/key-algorithm": "ECDSA",
@@ -140,7 +121,7 @@ describe.skipIf(!canMount)("${POD_IP} and ${POD_IPS}", () => {
 
   it("without --continue-on-not-ready, publish answers INVALID_ARGUMENT and creates nothing", async () => {
     h = await startHarness()
-    const pod = await newPod(h)
+    const pod = await newPodOnNode(h)
     await h.sandbox.updatePod(pod.namespace, pod.name, { ips: ["10.244.1.8"] })
     const published = await h.kubelet.publish(pod, {
       ...seedAttributes,

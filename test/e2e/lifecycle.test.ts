@@ -4,14 +4,12 @@
  * with real mounts and the sandbox issuer.
  */
 import { createPublicKey, randomUUID, X509Certificate } from "node:crypto"
-import * as fs from "node:fs/promises"
-import * as path from "node:path"
 import * as grpc from "@grpc/grpc-js"
 import { afterAll, afterEach, describe, expect, it } from "vitest"
 import { canMount, whyNoMounts } from "../support/driver-process.js"
 import type { Pod } from "../support/kubelet.js"
 import { hasLegacyProvider, openssl, opensslOk, tempDir } from "../support/openssl.js"
-import { type Harness, seedAttributes, startHarness } from "./support.js"
+import { type Harness, keyMatches, readKeyPair, seedAttributes, startHarness } from "./support.js"
 
 const t = tempDir()
 afterAll(() => t.cleanup())
@@ -38,22 +36,10 @@ const requestsOf = async (harness: Harness, pod: Pod) =>
     JSON.stringify(cr.metadata.ownerReferences ?? []).includes(pod.uid),
   )
 
-/** Reads key and certificate through one resolution of ..data, as a careful reader does. */
-const readPair = async (harness: Harness, targetPath: string) => {
-  // Resolve the link by hand: realpath would leave the driver's mount namespace view.
-  const mount = harness.kubelet.viewOf(targetPath)
-  const dataDir = path.join(mount, await fs.readlink(path.join(mount, "..data")))
-  const [cert, key] = await Promise.all([
-    fs.readFile(path.join(dataDir, "tls.crt"), "utf8"),
-    fs.readFile(path.join(dataDir, "tls.key"), "utf8"),
-  ])
-  return { cert, key }
-}
+/** Key and certificate as the pod reads them. */
+const readPair = (harness: Harness, targetPath: string) => readKeyPair(harness.kubelet.viewOf(targetPath))
 
-const matches = (pair: { cert: string; key: string }) =>
-  new X509Certificate(pair.cert).publicKey
-    .export({ type: "spki", format: "der" })
-    .equals(createPublicKey(pair.key).export({ type: "spki", format: "der" }))
+const matches = keyMatches
 
 const until = async <A>(
   what: string,

@@ -2,12 +2,13 @@
  * Shared set-up for end-to-end tests: a sandbox (API server + CA issuer), a
  * private mount namespace, the built driver running inside it, and a kubelet.
  */
+import { createPublicKey, randomUUID, X509Certificate } from "node:crypto"
 import * as fs from "node:fs/promises"
 import * as os from "node:os"
 import * as path from "node:path"
 import { type RunningSandbox, startSandbox } from "../../src/testing/sandbox.js"
-import { DriverProcess, MountNamespace } from "../support/driver-process.js"
-import { Kubelet } from "../support/kubelet.js"
+import { DriverProcess, MountNamespace, nodeId } from "../support/driver-process.js"
+import { Kubelet, type Pod } from "../support/kubelet.js"
 
 export interface Harness {
   readonly sandbox: RunningSandbox
@@ -75,3 +76,61 @@ export const seedAttributes = {
   "csi.cert-manager.io/issuer-kind": "Issuer",
   "csi.cert-manager.io/dns-names": "${POD_NAME}.${POD_NAMESPACE}.svc.cluster.local",
 }
+
+export const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms))
+
+/** Polls `probe` every 20 ms until it gives a value; resolves with the value and how long it took. */
+export const until = async <A>(what: string, probe: () => Promise<A | undefined>, timeoutMs = 15_000) => {
+  const started = Date.now()
+  while (Date.now() - started < timeoutMs) {
+    const value = await probe()
+    if (value !== undefined) return { value, ms: Date.now() - started }
+    await sleep(20)
+  }
+  throw new Error(`timed out waiting for ${what}`)
+}
+
+/** A certificate renewed every ~4 s: 16 s before the end of its 20 s. */
+export const shortLived = {
+  ...seedAttributes,
+  "csi.cert-manager.io/key-algorithm": "ECDSA",
+  "csi.cert-manager.io/duration": "20s",
+  "csi.cert-manager.io/renew-before": "16s",
+}
+
+/** A new pod in namespace `sandbox`, scheduled on the driver's node (so the node's pod watch has it). */
+export const newPodOnNode = async (harness: Harness, serviceAccountName?: string): Promise<Pod> => {
+  const name = `app-${randomUUID().slice(0, 8)}`
+  const pod = await harness.sandbox.registerPod({
+    namespace: "sandbox",
+    name,
+    nodeName: nodeId,
+    ...(serviceAccountName === undefined ? {} : { serviceAccountName }),
+  })
+  return {
+    name,
+    namespace: "sandbox",
+    uid: String(pod.metadata.uid),
+    ...(serviceAccountName === undefined ? {} : { serviceAccountName }),
+  }
+}
+
+/**
+ * Key and certificate of a mounted volume, read as a careful reader does: through one
+ * resolution of `..data` in `dir` (a path as seen from here, e.g. through /proc/<pid>/root;
+ * realpath would leave that view).
+ */
+export const readKeyPair = async (dir: string) => {
+  const data = path.join(dir, await fs.readlink(path.join(dir, "..data")))
+  const [cert, key] = await Promise.all([
+    fs.readFile(path.join(data, "tls.crt"), "utf8"),
+    fs.readFile(path.join(data, "tls.key"), "utf8"),
+  ])
+  return { cert, key }
+}
+
+/** Whether the certificate is for the key. */
+export const keyMatches = (pair: { cert: string; key: string }) =>
+  new X509Certificate(pair.cert).publicKey
+    .export({ type: "spki", format: "der" })
+    .equals(createPublicKey(pair.key).export({ type: "spki", format: "der" }))

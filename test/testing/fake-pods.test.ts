@@ -25,6 +25,12 @@ describe("FakePods", () => {
       assert.deepStrictEqual(changed.conditions, [{ type: "Ready", status: "True" }])
       assert.isFalse(goneBy(ref, yield* Queue.take(seen)))
 
+      // Terminating: still there, marked deleting; not gone.
+      yield* fake.update("ns", "web-0", { deleting: true })
+      assert.isTrue(Option.getOrThrow(yield* pods.get("ns", "web-0")).deleting)
+      assert.isFalse(goneBy(ref, yield* Queue.take(seen)))
+      assert.strictEqual((yield* pods.presence(ref))._tag, "Present")
+
       yield* fake.put({ namespace: "ns", name: "web-0", uid: "second" })
       const [deleted, added] = [yield* Queue.take(seen), yield* Queue.take(seen)]
       assert.deepStrictEqual([deleted._tag, added._tag], ["Delete", "Upsert"])

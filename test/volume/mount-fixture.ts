@@ -265,6 +265,57 @@ const scenarios = {
     }
   }),
 
+  /**
+   * The data root replaced under a running pod: a container's view of the target keeps the
+   * earlier tmpfs; adoptEarlier binds it back, writable, onto the volume's new data
+   * directory, so a write there reaches the view; unbind and unmountAll take both binds off.
+   */
+  adopt: Effect.gen(function* () {
+    const mounter = yield* Mounter
+    const view = path.join(base, "view")
+    yield* mounter.ensureTmpfs(root)
+    yield* Effect.promise(async () => {
+      await fs.mkdir(source, { recursive: true })
+      await fs.writeFile(path.join(source, "tls.crt"), "cert-1")
+    })
+    yield* mounter.bindReadOnly(source, target)
+    yield* Effect.promise(async () => {
+      await fs.mkdir(view)
+      await sh("mount", ["--bind", target, view])
+    })
+    const notStale = yield* mounter.adoptEarlier(source, target)
+    const missingTarget = yield* mounter.adoptEarlier(source, path.join(base, "pods", "gone", "mount"))
+    // The driver's tmpfs goes (lazily: the binds keep it), a new one takes its place.
+    yield* Effect.promise(() => sh("umount", ["-l", root]))
+    yield* mounter.ensureTmpfs(root)
+    yield* Effect.promise(() => fs.mkdir(source, { recursive: true }))
+    const adopted = yield* mounter.adoptEarlier(source, target)
+    const dataDirMounts = yield* Effect.promise(() => mountsOn(source))
+    const seenInSource = yield* Effect.promise(() => fs.readFile(path.join(source, "tls.crt"), "utf8"))
+    yield* Effect.promise(() => fs.writeFile(path.join(source, "tls.crt"), "cert-2"))
+    const seenInView = yield* Effect.promise(() => fs.readFile(path.join(view, "tls.crt"), "utf8"))
+    const again = yield* mounter.adoptEarlier(source, target)
+    const bound = yield* mounter.isBound(source, target)
+    const unbound = yield* mounter.unbind(source, target)
+    yield* mounter.unmountAll(source)
+    yield* mounter.unmountAll(source)
+    yield* mounter.unmountAll(path.join(base, "never", "there"))
+    return {
+      notStale,
+      missingTarget,
+      adopted,
+      dataDirMounts,
+      seenInSource,
+      seenInView,
+      again,
+      bound,
+      unbound,
+      targetMounts: (yield* Effect.promise(() => mountsOn(target))).length,
+      dataDirMountsAfter: (yield* Effect.promise(() => mountsOn(source))).length,
+      viewAfter: yield* Effect.promise(() => fs.readFile(path.join(view, "tls.crt"), "utf8")),
+    }
+  }),
+
   /** What inspect says about what can be found at a target path. */
   inspect: Effect.gen(function* () {
     const mounter = yield* Mounter

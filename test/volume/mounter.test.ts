@@ -222,6 +222,25 @@ describe.skipIf(!canUnshare).for(["syscall", "command"] as const)(
       assert.strictEqual(result.replacedLeft, 0)
     })
 
+    it("adoptEarlier binds a target's earlier tmpfs back onto the new data directory, writable; unmountAll takes it off", async () => {
+      const result = await runFixture("adopt", via)
+      assert.strictEqual(result.notStale, false)
+      assert.strictEqual(result.missingTarget, false)
+      assert.strictEqual(result.adopted, true)
+      const [mount, ...more] = result.dataDirMounts as Array<{ fsType: string; mountOptions: Array<string> }>
+      assert.deepStrictEqual(more, [])
+      assert.strictEqual(mount?.fsType, "tmpfs")
+      assert.include(mount?.mountOptions, "rw")
+      assert.strictEqual(result.seenInSource, "cert-1")
+      assert.strictEqual(result.seenInView, "cert-2")
+      assert.strictEqual(result.again, false)
+      assert.strictEqual(result.bound, true)
+      assert.deepStrictEqual(result.unbound, { _tag: "Unbound" })
+      assert.strictEqual(result.targetMounts, 0)
+      assert.strictEqual(result.dataDirMountsAfter, 0)
+      assert.strictEqual(result.viewAfter, "cert-2")
+    })
+
     it("inspect says what is at a path and where it resolves, following symlinks", async () => {
       const result = await runFixture("inspect", via)
       assert.deepStrictEqual(result, {
@@ -370,6 +389,11 @@ describe("native mount helper", () => {
       assert.match(
         bind.message,
         /^bindReadOnly \/no-such-target: (ENOENT: no such file or directory|EPERM: operation not permitted), mount '\/no-such-target'$/,
+      )
+      const writable = yield* Effect.flip(calls.bindWritable("/no-such-source", "/no-such-target"))
+      assert.match(
+        writable.message,
+        /^bindWritable \/no-such-target: (ENOENT|EPERM): .*, mount '\/no-such-target'$/,
       )
       const unmount = yield* Effect.flip(calls.unmount("/no-such-target"))
       assert.match(

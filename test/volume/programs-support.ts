@@ -22,6 +22,7 @@ import { FakePods } from "../../src/testing/fake-pods.js"
 import { type MemoryVolume, MemoryVolumeStore } from "../../src/testing/memory-store.js"
 import { RecordingPodEvents } from "../../src/testing/recording-events.js"
 import { RecordingMounter } from "../../src/testing/recording-mounter.js"
+import { GonePods } from "../../src/volume/gone-pods.js"
 import { Lifecycle } from "../../src/volume/lifecycle.js"
 import { VolumeLocks } from "../../src/volume/locks.js"
 import { Tokens } from "../../src/volume/tokens.js"
@@ -68,7 +69,7 @@ export const testLayer = (options: TestLayerOptions = {}) => {
   )
   // A Pods of the test's own wins over FakePods' (the later service in a merge does).
   const withPods = options.pods === undefined ? services : Layer.merge(services, options.pods)
-  return Lifecycle.layer.pipe(Layer.provideMerge(withPods))
+  return GonePods.layer.pipe(Layer.provideMerge(Lifecycle.layer), Layer.provideMerge(withPods))
 }
 
 /**
