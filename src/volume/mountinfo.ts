@@ -109,7 +109,9 @@ export const bindRootsOf = (text: string, source: string): ReadonlyArray<string>
   const below =
     source === host.mountPoint ? "/" : host.mountPoint === "/" ? source : source.slice(host.mountPoint.length)
   const now = host.root === "/" ? below : below === "/" ? host.root : `${host.root}${below}`
-  return now === below ? [now] : [now, below]
+  // A whole filesystem's root is never a volume's directory: when `source` is a mount point
+  // itself (an adopted data directory), only the root it shows counts.
+  return now === below || below === "/" ? [now] : [now, below]
 }
 
 /** Whether `entry` is a bind of a directory on the data root's tmpfs whose mounted root is one of `roots`. */

@@ -88,7 +88,8 @@ describe("mountinfo parsing", () => {
       "/node-tmp/csi x/vol-1/data",
       "/vol-1/data",
     ])
-    assert.deepStrictEqual(bindRootsOf(table, "/data root"), ["/node-tmp/csi x", "/"])
+    // a directory that is a mount point itself (an adopted data directory): never "/" as well
+    assert.deepStrictEqual(bindRootsOf(table, "/data root"), ["/node-tmp/csi x"])
     assert.deepStrictEqual(bindRootsOf(table, "/var/lib/kubelet/pods"), ["/var/lib/kubelet/pods", "/pods"])
     assert.deepStrictEqual(bindRootsOf("", "/x/data"), ["/x/data"])
     const bind = (root: string, fsType = "tmpfs") =>
