@@ -88,6 +88,13 @@ const isWatch = (url: string): boolean => new URL(url).searchParams.get("watch")
  */
 export const maxConnections = 8
 
+/**
+ * How long a request may wait for the API server's answer (headers, then body): the API
+ * server's own default request timeout. undici's default, 5 minutes, would let one hung
+ * create hold an unpublish (which waits for a create in flight) past kubelet's deadline.
+ */
+export const requestTimeoutMs = 60_000
+
 interface Pool {
   readonly requests: Dispatcher
   readonly watches: Dispatcher
@@ -121,6 +128,8 @@ class PooledKubeConfig extends KubeConfig {
             // client-node's connect options are undici's, typed without exactOptionalPropertyTypes.
             connect: planned.connect as NonNullable<Agent.Options["connect"]>,
             connections: maxConnections,
+            headersTimeout: requestTimeoutMs,
+            bodyTimeout: requestTimeoutMs,
           })
         : created
     return { requests, watches: withoutBodyTimeout(requests) }
