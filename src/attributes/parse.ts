@@ -6,7 +6,7 @@
  */
 import { createHash } from "node:crypto"
 import { Effect, Result, Schema, SchemaIssue } from "effect"
-import { Sample } from "../bounded.js"
+import { formatCount, Sample } from "../bounded.js"
 import { type AttributeProblem, InvalidAttributes } from "./errors.js"
 import { variablesOf } from "./expand.js"
 import * as K from "./keys.js"
@@ -38,6 +38,9 @@ const ordered = (problems: ReadonlyArray<AttributeProblem>): ReadonlyArray<Attri
     })
     .sort((a, b) => rank(a.attribute) - rank(b.attribute))
 }
+
+/** The API server's limit on an object's annotations, keys and values together. */
+const maxAnnotationBytes = 256 * 1024
 
 /** Unknown keys described in full; the rest of thousands are only counted. */
 const unknownKeysKept = 8
@@ -135,6 +138,7 @@ const decodeFresh = (
   const raw: Partial<Record<K.AttributeKey, string>> = {}
   const annotations: Record<string, string> = {}
   const unknown = new Sample<string>(unknownKeysKept)
+  let annotationBytes = 0
   for (const [key, value] of Object.entries(context)) {
     switch (kindOfKey(key)) {
       case "Attribute":
@@ -143,6 +147,7 @@ const decodeFresh = (
         break
       case "Annotation":
         annotations[key] = value
+        annotationBytes += Buffer.byteLength(key) + Buffer.byteLength(value)
         break
       case "Unknown":
         unknown.add(key)
@@ -150,6 +155,12 @@ const decodeFresh = (
       case "Kubelet":
         break
     }
+  }
+  if (annotationBytes > maxAnnotationBytes) {
+    problems.push({
+      attribute: K.RequestField,
+      message: `the keys of other groups, copied as annotations, come to ${formatCount(annotationBytes)} bytes; the API server takes at most ${formatCount(maxAnnotationBytes)}`,
+    })
   }
   for (const key of unknown.items) {
     const kind = classifyKey(key)

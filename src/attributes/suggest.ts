@@ -129,6 +129,19 @@ const lookalikeOf = (key: string): AttributeKey | undefined => {
   return AttributeKeys.find((known) => isWithinDistance(lower, known, lookalikeDistance))
 }
 
+const dnsLabel = "[a-z0-9]([-a-z0-9]*[a-z0-9])?"
+const annotationPrefix = new RegExp(`^(?=.{1,253}$)${dnsLabel}(\\.${dnsLabel})*$`)
+const annotationName = /^(?=.{1,63}$)([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9]$/
+
+/**
+ * Whether the API server takes `key` as an annotation key: a qualified name, `<prefix>/<name>`
+ * with a DNS-1123 subdomain prefix (compared in lower case, as the API server does) and a
+ * name of at most 63 letters, digits, '-', '_' and '.'. Anything else would have the
+ * CertificateRequest refused at create, after the key was made.
+ */
+const isAnnotationKey = (key: string, slash: number): boolean =>
+  annotationPrefix.test(key.slice(0, slash).toLowerCase()) && annotationName.test(key.slice(slash + 1))
+
 /**
  * What a key is, without the message an unknown one gets: cheap enough for every
  * key of a request with thousands (`classifyKey` adds the message and suggestion).
@@ -140,7 +153,7 @@ export const kindOfKey = (key: string): KeyClass["_tag"] => {
   const group = key.slice(0, slash)
   if (group === KubeletGroup) return "Kubelet"
   if (group === CertManagerGroup) return "Unknown"
-  return lookalikeOf(key) === undefined ? "Annotation" : "Unknown"
+  return lookalikeOf(key) === undefined && isAnnotationKey(key, slash) ? "Annotation" : "Unknown"
 }
 
 export const classifyKey = (key: string): KeyClass => {
@@ -174,6 +187,13 @@ export const classifyKey = (key: string): KeyClass => {
     return {
       _tag: "Unknown",
       message: `unknown attribute; did you mean ${lookalike}? (as written it would only be copied as an annotation)`,
+    }
+  }
+  if (!isAnnotationKey(key, slash)) {
+    return {
+      _tag: "Unknown",
+      message:
+        "keys of other groups are copied onto the CertificateRequest as annotations, and this is not a valid annotation key: <prefix>/<name>, the prefix a DNS subdomain (≤ 253), the name ≤ 63 letters, digits, '-', '_' or '.', starting and ending with a letter or digit",
     }
   }
   return { _tag: "Annotation" }

@@ -767,6 +767,35 @@ describe("keys", () => {
     })
   })
 
+  it("refuses keys of other groups the API server would refuse as annotation keys, before anything is made", () => {
+    const bad = [
+      "example.com/",
+      "Bad Prefix/x",
+      "example.com/-lead",
+      "example.com/a b",
+      `example.com/${"n".repeat(64)}`,
+    ]
+    for (const key of bad) {
+      const problems = problemsOf({ [key]: "v" })
+      expect(problems.map((p) => p.attribute)).toStrictEqual([key])
+      expect(problems[0]?.message).toContain("not a valid annotation key")
+    }
+    // the prefix is compared in lower case, as the API server does; the name keeps its case
+    expect(specOf({ "Example.COM/Team_Name.v1": "x" }).annotations).toStrictEqual({
+      "Example.COM/Team_Name.v1": "x",
+    })
+  })
+
+  it("refuses annotations larger than the API server takes (256 KiB, keys and values)", () => {
+    const problems = problemsOf({ "example.com/a": "x".repeat(200_000), "example.com/b": "y".repeat(70_000) })
+    expect(problems).toHaveLength(1)
+    expect(problems[0]?.attribute).toBe("volumeAttributes")
+    expect(problems[0]?.message).toContain("at most 262,144")
+    expect(specOf({ "example.com/a": "x".repeat(200_000) }).annotations["example.com/a"]).toHaveLength(
+      200_000,
+    )
+  })
+
   it("reports unknown csi.cert-manager.io keys and keys without a group, first", () => {
     expect(
       problemsOf({

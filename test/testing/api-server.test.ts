@@ -120,6 +120,20 @@ describe("CertificateRequests with client-node", () => {
     })
     expect(noRequest.status).toBe(406)
     expect(noRequest.json().message).toContain("spec.request: Required value")
+    const annotated = (annotations: Record<string, string>) =>
+      raw(sb, "POST", "/apis/cert-manager.io/v1/namespaces/names/certificaterequests", {
+        body: (() => {
+          const body = crBody("annotated", { request })
+          return { ...body, metadata: { ...body.metadata, annotations } }
+        })(),
+      })
+    for (const key of ["example.com/-x", "a b/c", `example.com/${"n".repeat(64)}`]) {
+      const refused = await annotated({ [key]: "v" })
+      expect(refused.status, key).toBe(422)
+      expect(refused.json().details.causes[0]).toMatchObject({ field: "metadata.annotations" })
+    }
+    expect((await annotated({ "example.com/a": "x".repeat(262_200) })).status).toBe(422)
+    expect((await annotated({ "Example.COM/Team_Name.v1": "x" })).status).toBe(201)
   })
 
   it("lists with label and field selectors, namespaced and cluster-wide", async () => {

@@ -16,7 +16,39 @@ import type { UserInfo } from "./users.js"
 
 const dnsSubdomain = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$/
 
-/** Checks of metadata common to every kind (name syntax, owner references). */
+const qualifiedNamePart = /^(?=.{1,63}$)([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9]$/
+const totalAnnotationBytes = 256 * 1024
+
+/** The apiserver's annotation rules: each key a qualified name (checked in lower case), 256 KiB in all. */
+const annotationCauses = (annotations: Readonly<Record<string, string>> | undefined): Array<StatusCause> => {
+  const causes: Array<StatusCause> = []
+  let bytes = 0
+  for (const [key, value] of Object.entries(annotations ?? {})) {
+    bytes += Buffer.byteLength(key) + Buffer.byteLength(value)
+    const lower = key.toLowerCase()
+    const slash = lower.indexOf("/")
+    const prefix = slash < 0 ? undefined : lower.slice(0, slash)
+    const name = slash < 0 ? lower : lower.slice(slash + 1)
+    const prefixOk = prefix === undefined || (prefix.length <= 253 && dnsSubdomain.test(prefix))
+    if (!prefixOk || !qualifiedNamePart.test(name) || name.includes("/")) {
+      causes.push({
+        reason: "FieldValueInvalid",
+        field: "metadata.annotations",
+        message: `Invalid value: ${JSON.stringify(key.slice(0, 300))}: name part must consist of alphanumeric characters, '-', '_' or '.', and must start and end with an alphanumeric character`,
+      })
+    }
+  }
+  if (bytes > totalAnnotationBytes) {
+    causes.push({
+      reason: "FieldValueTooLong",
+      field: "metadata.annotations",
+      message: `Too long: may not be more than ${totalAnnotationBytes} bytes`,
+    })
+  }
+  return causes
+}
+
+/** Checks of metadata common to every kind (name syntax, annotations, owner references). */
 export const validateMeta = (def: ResourceDef, obj: KubeObject): Result.Result<KubeObject, ApiError> => {
   const name = obj.metadata.name ?? ""
   const causes: Array<StatusCause> = []
@@ -27,6 +59,7 @@ export const validateMeta = (def: ResourceDef, obj: KubeObject): Result.Result<K
       message: `Invalid value: "${name}": a lowercase RFC 1123 subdomain must consist of lower case alphanumeric characters, '-' or '.', and must start and end with an alphanumeric character`,
     })
   }
+  causes.push(...annotationCauses(obj.metadata.annotations))
   for (const [i, ref] of (obj.metadata.ownerReferences ?? []).entries()) {
     if (ref.uid === "") {
       causes.push({
