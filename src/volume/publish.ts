@@ -1,13 +1,13 @@
 /**
- * NodePublishVolume, top to bottom: validate the attributes and the target path as
- * the disk resolves it before anything is created; under the volume's lock, register it, start its lifecycle (which issues
- * the certificate), wait for the first issuance unless --continue-on-not-ready,
- * then bind-mount its data read-only onto the pod's target path. A republish of a
- * mounted volume only refreshes the token and returns at once, with no API call; one
- * whose target still holds the volume from an earlier data root takes that back
- * (adopt.ts) and mounts nothing. A failure leaves nothing behind, except a request
- * still in flight when the deadline comes first: issuance continues and kubelet's
- * retry joins it.
+ * NodePublishVolume, top to bottom: validate the attributes, and the target path as the
+ * disk resolves it, before anything is created; under the volume's lock, register it,
+ * start its lifecycle (which issues the certificate), wait for the first issuance unless
+ * --continue-on-not-ready, then bind-mount its data read-only onto the pod's target path.
+ * A republish of a mounted volume only refreshes the token and returns at once, with no
+ * API call; one whose target still holds the volume from an earlier data root takes that
+ * back (adopt.ts) and mounts nothing. A failure leaves nothing behind, except a request
+ * still in flight when the deadline comes first: issuance continues and kubelet's retry
+ * joins it.
  */
 import { Clock, Duration, Effect, Option } from "effect"
 import {
