@@ -10,7 +10,7 @@ import * as grpc from "@grpc/grpc-js"
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
 import { canMount } from "../support/driver-process.js"
 import type { Pod } from "../support/kubelet.js"
-import { type Harness, seedAttributes, startHarness } from "./support.js"
+import { type Harness, newPod as newPodIn, seedAttributes, startHarness } from "./support.js"
 
 const tokensKey = "csi.storage.k8s.io/serviceAccount.tokens"
 const inAnHour = () => new Date(Date.now() + 3_600_000).toISOString()
@@ -24,11 +24,7 @@ describe.skipIf(!canMount)("bad input, with --use-token-request", () => {
     await h?.close()
   })
 
-  const newPod = async (serviceAccountName = "app"): Promise<Pod> => {
-    const name = `app-${randomUUID().slice(0, 8)}`
-    const pod = await h.sandbox.registerPod({ namespace: "sandbox", name, serviceAccountName })
-    return { name, namespace: "sandbox", uid: String(pod.metadata.uid), serviceAccountName }
-  }
+  const newPod = (serviceAccountName = "app"): Promise<Pod> => newPodIn(h, { serviceAccountName })
 
   const requestsOf = async (pod: Pod) =>
     (await h.sandbox.listCertificateRequests(pod.namespace)).filter((cr) =>

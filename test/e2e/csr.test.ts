@@ -4,13 +4,12 @@
  * sign to spec.usages before comparing them with the CSR's) and is issued; a SANs-only
  * volume's PKCS#12 keystore opens in Java's keytool, in every profile.
  */
-import { randomUUID } from "node:crypto"
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
 import { canMount, whyNoMounts } from "../support/driver-process.js"
 import { hasKeytool, listKeystore, whyNoKeytool } from "../support/keytool.js"
 import type { Pod } from "../support/kubelet.js"
 import { opensslOk, tempDir } from "../support/openssl.js"
-import { type Harness, seedAttributes, startHarness } from "./support.js"
+import { type Harness, newPod as newPodIn, seedAttributes, startHarness } from "./support.js"
 
 const t = tempDir()
 
@@ -24,11 +23,7 @@ describe.skipIf(!canMount)("the CSR as cert-manager expects it", () => {
     t.cleanup()
   })
 
-  const newPod = async (): Promise<Pod> => {
-    const name = `app-${randomUUID().slice(0, 8)}`
-    const pod = await h.sandbox.registerPod({ namespace: "sandbox", name })
-    return { name, namespace: "sandbox", uid: String(pod.metadata.uid) }
-  }
+  const newPod = (): Promise<Pod> => newPodIn(h)
 
   it("issues an is-ca volume with explicit key-usages that leave out cert sign", async () => {
     const pod = await newPod()

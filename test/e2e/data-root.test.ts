@@ -10,15 +10,7 @@ import * as fs from "node:fs/promises"
 import * as path from "node:path"
 import { afterEach, describe, expect, it } from "vitest"
 import { canMount, whyNoMounts } from "../support/driver-process.js"
-import {
-  type Harness,
-  keyMatches,
-  newPodOnNode,
-  readKeyPair,
-  shortLived,
-  startHarness,
-  until,
-} from "./support.js"
+import { type Harness, keyMatches, newPod, readKeyPair, shortLived, startHarness, until } from "./support.js"
 
 let h: Harness | undefined
 afterEach(async () => {
@@ -65,7 +57,7 @@ describe.skipIf(!canMount).for([
 ] as const)("the data root replaced under a running pod, %s", ([, useTokens]) => {
   it("a republish takes the earlier tmpfs back: renewals reach the container's view, across restarts, until unpublish", async () => {
     h = await startHarness({ args: useTokens ? ["--use-token-request"] : [] })
-    const pod = await newPodOnNode(h, "app-sa")
+    const pod = await newPod(h, { serviceAccountName: "app-sa" })
     const options = () =>
       useTokens
         ? {

@@ -11,7 +11,7 @@ import * as grpc from "@grpc/grpc-js"
 import { afterEach, describe, expect, it } from "vitest"
 import { canMount, runDriverBinary, whyNoMounts } from "../support/driver-process.js"
 import type { Pod } from "../support/kubelet.js"
-import { type Harness, newPodOnNode, seedAttributes, sleep, startHarness, until } from "./support.js"
+import { type Harness, newPod, seedAttributes, sleep, startHarness, until } from "./support.js"
 
 const endpoint = ["--node-id", "n1", "--endpoint", "unix:///tmp/gates-e2e.sock"]
 
@@ -66,7 +66,7 @@ describe.skipIf(!canMount)("--pod-readiness-gate", () => {
         "--pod-readiness-gate=pod-annotation:example.com/attached",
       ],
     })
-    const pod = await newPodOnNode(h)
+    const pod = await newPod(h)
     const started = Date.now()
     const published = await h.kubelet.publish(pod, seedAttributes)
     expect(published.result.details).toBe("")
@@ -99,7 +99,7 @@ describe.skipIf(!canMount)("--pod-readiness-gate", () => {
 describe.skipIf(!canMount)("${POD_IP} and ${POD_IPS}", () => {
   it("a volume mounts before the pod has an IP, and the certificate with its addresses arrives after", async () => {
     h = await startHarness({ args: ["--continue-on-not-ready"] })
-    const pod = await newPodOnNode(h)
+    const pod = await newPod(h)
     const published = await h.kubelet.publish(pod, {
       ...seedAttributes,
       "csi.cert-manager.io/key-algorithm": "ECDSA",
@@ -121,7 +121,7 @@ describe.skipIf(!canMount)("${POD_IP} and ${POD_IPS}", () => {
 
   it("without --continue-on-not-ready, publish answers INVALID_ARGUMENT and creates nothing", async () => {
     h = await startHarness()
-    const pod = await newPodOnNode(h)
+    const pod = await newPod(h)
     await h.sandbox.updatePod(pod.namespace, pod.name, { ips: ["10.244.1.8"] })
     const published = await h.kubelet.publish(pod, {
       ...seedAttributes,

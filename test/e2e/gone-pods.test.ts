@@ -9,7 +9,7 @@
 import { afterEach, describe, expect, it } from "vitest"
 import { hashIdentifier, volumeIdHashLabel } from "../../src/kube/labels.js"
 import { canMount, whyNoMounts } from "../support/driver-process.js"
-import { type Harness, newPodOnNode, shortLived, sleep, startHarness, until } from "./support.js"
+import { type Harness, newPod, shortLived, sleep, startHarness, until } from "./support.js"
 
 let h: Harness | undefined
 afterEach(async () => {
@@ -32,7 +32,7 @@ const isMounted = (harness: Harness, target: string) =>
 describe.skipIf(!canMount)("a pod deleted while its volume lives", () => {
   it("loses its requests within a second and gets no renewal; files and mount stay until unpublish", async () => {
     h = await startHarness()
-    const pod = await newPodOnNode(h)
+    const pod = await newPod(h)
     const published = await h.kubelet.publish(pod, shortLived)
     expect(published.result.details).toBe("")
     expect(await requestsOf(h, published.volumeId)).toHaveLength(1)
@@ -63,8 +63,8 @@ describe.skipIf(!canMount)("a pod deleted while its volume lives", () => {
 
   it("at restart: a pod deleted while the driver was down is judged from the first list", async () => {
     h = await startHarness()
-    const gone = await newPodOnNode(h)
-    const staying = await newPodOnNode(h)
+    const gone = await newPod(h)
+    const staying = await newPod(h)
     const [goneVolume, stayingVolume] = await Promise.all([
       h.kubelet.publish(gone, shortLived),
       h.kubelet.publish(staying, shortLived),

@@ -12,7 +12,7 @@ import { maxConnections } from "../../src/kube/client.js"
 import { canMount, whyNoMounts } from "../support/driver-process.js"
 import type { Pod } from "../support/kubelet.js"
 import { opensslOk, tempDir } from "../support/openssl.js"
-import { type Harness, seedAttributes, startHarness } from "./support.js"
+import { type Harness, newPod as newPodIn, seedAttributes, startHarness } from "./support.js"
 
 const t = tempDir()
 
@@ -26,10 +26,7 @@ describe.skipIf(!canMount)("issuance", () => {
     t.cleanup()
   })
 
-  const newPod = async (name = `app-${randomUUID().slice(0, 8)}`, namespace = "sandbox"): Promise<Pod> => {
-    const pod = await h.sandbox.registerPod({ namespace, name })
-    return { name, namespace, uid: String(pod.metadata.uid) }
-  }
+  const newPod = (name?: string, namespace?: string): Promise<Pod> => newPodIn(h, { name, namespace })
 
   /** Copies a mounted file out so openssl can read it; returns the copy's path. */
   const copyOut = async (targetPath: string, name: string) => {

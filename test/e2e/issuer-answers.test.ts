@@ -15,7 +15,7 @@ import { expectedRefusals } from "../support/bad-answers.js"
 import { canMount, whyNoMounts } from "../support/driver-process.js"
 import type { Pod } from "../support/kubelet.js"
 import { opensslOk, tempDir } from "../support/openssl.js"
-import { type Harness, seedAttributes, startHarness } from "./support.js"
+import { type Harness, newPod as newPodIn, seedAttributes, startHarness } from "./support.js"
 
 const t = tempDir()
 
@@ -29,11 +29,7 @@ describe.skipIf(!canMount)("issuer answers", () => {
     t.cleanup()
   })
 
-  const newPod = async (): Promise<Pod> => {
-    const name = `answer-${randomUUID().slice(0, 8)}`
-    const pod = await h.sandbox.registerPod({ namespace: "sandbox", name })
-    return { name, namespace: "sandbox", uid: String(pod.metadata.uid) }
-  }
+  const newPod = (): Promise<Pod> => newPodIn(h, { name: `answer-${randomUUID().slice(0, 8)}` })
 
   const requestsOf = async (pod: Pod) =>
     (await h.sandbox.listCertificateRequests(pod.namespace)).filter((cr) =>

@@ -9,7 +9,14 @@ import { afterAll, afterEach, describe, expect, it } from "vitest"
 import { canMount, whyNoMounts } from "../support/driver-process.js"
 import type { Pod } from "../support/kubelet.js"
 import { hasLegacyProvider, openssl, opensslOk, tempDir } from "../support/openssl.js"
-import { type Harness, keyMatches, readKeyPair, seedAttributes, startHarness } from "./support.js"
+import {
+  type Harness,
+  keyMatches,
+  newPod as newPodIn,
+  readKeyPair,
+  seedAttributes,
+  startHarness,
+} from "./support.js"
 
 const t = tempDir()
 afterAll(() => t.cleanup())
@@ -25,11 +32,8 @@ const start = async (args: ReadonlyArray<string> = []) => {
   return h
 }
 
-const newPod = async (harness: Harness, serviceAccountName = "default"): Promise<Pod> => {
-  const name = `app-${randomUUID().slice(0, 8)}`
-  const pod = await harness.sandbox.registerPod({ namespace: "sandbox", name, serviceAccountName })
-  return { name, namespace: "sandbox", uid: String(pod.metadata.uid), serviceAccountName }
-}
+const newPod = (harness: Harness, serviceAccountName = "default"): Promise<Pod> =>
+  newPodIn(harness, { serviceAccountName })
 
 const requestsOf = async (harness: Harness, pod: Pod) =>
   (await harness.sandbox.listCertificateRequests(pod.namespace)).filter((cr) =>

@@ -9,7 +9,7 @@ import * as grpc from "@grpc/grpc-js"
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
 import { canMount, whyNoMounts } from "../support/driver-process.js"
 import type { Pod } from "../support/kubelet.js"
-import { type Harness, seedAttributes, startHarness } from "./support.js"
+import { type Harness, newPod as newPodIn, seedAttributes, startHarness } from "./support.js"
 
 const freePort = () =>
   new Promise<number>((resolve) => {
@@ -54,11 +54,8 @@ describe.skipIf(!canMount)("observability", () => {
     const line = text.split("\n").find((l) => l.startsWith(`${name}${labels === "" ? "" : `{${labels}`}`))
     return line === undefined ? 0 : Number(line.split(" ").at(-1))
   }
-  const newPod = async (): Promise<Pod> => {
-    const name = `obs-${randomUUID().slice(0, 8)}`
-    const pod = await h.sandbox.registerPod({ namespace: "sandbox", name, serviceAccountName: "app" })
-    return { name, namespace: "sandbox", uid: String(pod.metadata.uid), serviceAccountName: "app" }
-  }
+  const newPod = (): Promise<Pod> =>
+    newPodIn(h, { name: `obs-${randomUUID().slice(0, 8)}`, serviceAccountName: "app" })
   const tokenFor = () => ({
     "": {
       token: h.sandbox.serviceAccountToken("sandbox", "app"),

@@ -98,20 +98,31 @@ export const shortLived = {
   "csi.cert-manager.io/renew-before": "16s",
 }
 
-/** A new pod in namespace `sandbox`, scheduled on the driver's node (so the node's pod watch has it). */
-export const newPodOnNode = async (harness: Harness, serviceAccountName?: string): Promise<Pod> => {
-  const name = `app-${randomUUID().slice(0, 8)}`
+export interface PodOptions {
+  readonly name?: string | undefined
+  readonly namespace?: string | undefined
+  readonly serviceAccountName?: string | undefined
+}
+
+/**
+ * A new pod (default: `app-<random>` in namespace `sandbox`), scheduled on the driver's
+ * node as the scheduler would have it, so the node's pod watch has it.
+ */
+export const newPod = async (harness: Harness, options: PodOptions = {}): Promise<Pod> => {
+  const name = options.name ?? `app-${randomUUID().slice(0, 8)}`
+  const namespace = options.namespace ?? "sandbox"
+  const sa = options.serviceAccountName
   const pod = await harness.sandbox.registerPod({
-    namespace: "sandbox",
+    namespace,
     name,
     nodeName: nodeId,
-    ...(serviceAccountName === undefined ? {} : { serviceAccountName }),
+    ...(sa === undefined ? {} : { serviceAccountName: sa }),
   })
   return {
     name,
-    namespace: "sandbox",
+    namespace,
     uid: String(pod.metadata.uid),
-    ...(serviceAccountName === undefined ? {} : { serviceAccountName }),
+    ...(sa === undefined ? {} : { serviceAccountName: sa }),
   }
 }
 

@@ -4,7 +4,6 @@
  * and leaves the other volumes on the node with their files; an unpublish never takes
  * off a mount the driver did not make.
  */
-import { randomUUID } from "node:crypto"
 import * as fs from "node:fs/promises"
 import * as path from "node:path"
 import * as grpc from "@grpc/grpc-js"
@@ -12,18 +11,14 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest"
 import { type CallResult, volumeIdOf } from "../support/csi-client.js"
 import { canMount, whyNoMounts } from "../support/driver-process.js"
 import type { Pod, Published } from "../support/kubelet.js"
-import { type Harness, seedAttributes, startHarness } from "./support.js"
+import { type Harness, newPod as newPodIn, seedAttributes, startHarness } from "./support.js"
 
 describe.skipIf(!canMount)("target paths and capabilities", () => {
   let h: Harness
   /** Two published volumes that every bad call below must leave alone. */
   const published: Array<Published> = []
 
-  const newPod = async (): Promise<Pod> => {
-    const name = `app-${randomUUID().slice(0, 8)}`
-    const registered = await h.sandbox.registerPod({ namespace: "sandbox", name })
-    return { name, namespace: "sandbox", uid: String(registered.metadata.uid) }
-  }
+  const newPod = (): Promise<Pod> => newPodIn(h)
 
   beforeAll(async () => {
     h = await startHarness()
