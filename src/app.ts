@@ -11,6 +11,7 @@ import { KubeClient } from "./kube/client.js"
 import { PodEvents } from "./kube/events.js"
 import { Pods } from "./kube/pods.js"
 import { Health } from "./observability/health.js"
+import { Housekeeping } from "./observability/housekeeping.js"
 import { MetricsServer } from "./observability/http.js"
 import { loggingLayer } from "./observability/logging.js"
 import { KeyGenerator } from "./pki/keys.js"
@@ -29,7 +30,7 @@ export interface Overrides {
 }
 
 export const driverLayer = (config: DriverConfig, overrides: Overrides = {}) => {
-  const base = Layer.mergeAll(Config.layer(config), Health.layer)
+  const base = Layer.mergeAll(Config.layer(config), Health.layer, Housekeeping.layer)
   const mounter = overrides.mounter ?? Mounter.layer
   // The data root must be a tmpfs before the store writes anything there.
   const storage = VolumeStore.layer.pipe(Layer.provide(DataRoot), Layer.provideMerge(mounter))

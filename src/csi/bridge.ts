@@ -44,9 +44,14 @@ const logCall = (
   return line.pipe(Effect.annotateLogs(annotations))
 }
 
-/** Adapts a program to grpc-js's unary handler shape. */
+/** Adapts a program to grpc-js's unary handler shape; `after` runs once the call is answered and logged. */
 export const unary =
-  <Req, Res, E>(run: Runner, method: string, program: Program<Req, Res, E>) =>
+  <Req, Res, E>(
+    run: Runner,
+    method: string,
+    program: Program<Req, Res, E>,
+    after: Effect.Effect<void> = Effect.void,
+  ) =>
   (call: grpc.ServerUnaryCall<Req, Res>, callback: grpc.sendUnaryData<Res>): void => {
     const started = performance.now()
     const context: CallContext = { method, deadline: deadlineOf(call) }
@@ -65,6 +70,7 @@ export const unary =
         yield* logCall(method, status, millis, Exit.isFailure(exit) ? exit.cause : undefined)
         yield* callsTotal(method, status.name)
         yield* callDuration(method, millis)
+        yield* after
       }),
     )
     const stopOnCancel = () => fiber.interruptUnsafe()
