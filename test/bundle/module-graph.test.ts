@@ -40,4 +40,14 @@ describe("the driver's module graph", () => {
     const loaded = reachable(mainJs, { dynamic: true })
     for (const chunk of sandboxOnly) expect(loaded).toContain(chunk)
   })
+
+  it("takes node:http through require, never an ESM import (whose namespace loads Node's own undici)", () => {
+    const chunks = [...reachable(mainJs, { dynamic: false })].map((chunk) =>
+      fs.readFileSync(path.resolve(path.dirname(mainJs), chunk), "utf8"),
+    )
+    const esmImport = /^import\b[^;]*?\bfrom\s*"(?:node:)?http"/m
+    for (const source of chunks) expect(source).not.toMatch(esmImport)
+    // The rewrite is there (the pattern above would miss nothing by matching nothing).
+    expect(chunks.join("\n")).toMatch(/createRequire\(import\.meta\.url\)\("node:http"\)/)
+  })
 })
