@@ -45,6 +45,32 @@ export const memoryOf = (pid: number): Memory => {
   return { peakMiB: kibField(status, "VmHWM"), rssMiB: kibField(status, "VmRSS") }
 }
 
+/** Resident memory by what backs it, MiB, from /proc/<pid>/smaps. */
+export interface ResidentByKind {
+  /** Pages of the node executable and shared libraries: code and read-only data, shared and clean. */
+  readonly files: number
+  /** malloc's main heap (brk): with one arena, nearly all of malloc, freed-but-kept chunks included. */
+  readonly brk: number
+  /** Anonymous mappings: V8's heap pages, thread stacks, malloc's large (mmap) blocks. */
+  readonly anonymous: number
+}
+
+export const residentByKind = (pid: number): ResidentByKind => {
+  const sums = { files: 0, brk: 0, anonymous: 0, other: 0 }
+  let kind: keyof typeof sums = "other"
+  for (const line of readFileSync(`/proc/${pid}/smaps`, "utf8").split("\n")) {
+    const mapping = /^[0-9a-f]+-[0-9a-f]+ \S+ \S+ \S+ \d+\s*(.*)$/.exec(line)
+    if (mapping !== null) {
+      const name = mapping[1] ?? ""
+      kind = name === "" ? "anonymous" : name === "[heap]" ? "brk" : name.startsWith("/") ? "files" : "other"
+      continue
+    }
+    const rss = /^Rss:\s+(\d+) kB/.exec(line)
+    if (rss !== null) sums[kind] += Number(rss[1]) / 1024
+  }
+  return { files: sums.files, brk: sums.brk, anonymous: sums.anonymous + sums.other }
+}
+
 /**
  * CPU time the process's threads have run so far, ms, from the scheduler's own
  * nanosecond counts (/proc/<pid>/task/<tid>/schedstat). utime + stime in /proc/<pid>/stat

@@ -5,6 +5,8 @@
  */
 import { canMount, mainJs } from "../test/support/driver-process.js"
 import { burst } from "./burst.js"
+import { footprint } from "./footprint.js"
+import { heap } from "./heap.js"
 import { latency } from "./latency.js"
 import { recovery } from "./recovery.js"
 import { failures, load, machine, render, type Table } from "./report.js"
@@ -13,6 +15,8 @@ const groups: ReadonlyArray<{ name: string; run: () => Promise<Table | ReadonlyA
   { name: "latency", run: latency },
   { name: "burst", run: burst },
   { name: "recovery", run: recovery },
+  { name: "footprint", run: footprint },
+  { name: "heap", run: heap },
 ]
 
 export const runBenchmarks = async (only: ReadonlyArray<string>): Promise<void> => {
