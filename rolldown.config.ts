@@ -58,8 +58,11 @@ export default defineConfig({
     // and the peak of parsing the single file stays in malloc's arenas (~20 MiB more).
     codeSplitting: { groups: [{ debugName: "packages", name: (id) => packageOf(id) ?? null }] },
     // V8 keeps each script's source in memory, at two bytes a character as soon as one
-    // is not ASCII: escaping non-ASCII and dropping comments halve it.
+    // is not ASCII: escaping non-ASCII and dropping comments halve it. Minified, the
+    // sources are 5.3 → 3.1 MB and the driver at rest 2.4 MiB smaller; names are kept, so
+    // stack traces and error names still read (positions map back through the .map files).
     charset: "ascii",
     comments: false,
+    minify: { compress: true, mangle: { keepNames: true }, codegen: { removeWhitespace: true } },
   },
 })
