@@ -8,6 +8,8 @@
  *
  * With `calls` (e.g. the number of publishes the profile covers), times are per call;
  * with `function`, the call paths (innermost six frames) that spent time in it.
+ * A sampling heap profile (.heapprofile, from HeapProfiler.stopSampling) reads the same
+ * way, in KiB allocated where a CPU profile says ms.
  * `(garbage collector)`, `(program)` (V8 and Node's native code outside any
  * JavaScript function) and `(idle)` are V8's own entries.
  */
@@ -96,13 +98,41 @@ const packageOf = (source: string | undefined, url: string): string => {
   return match?.[1] ?? "our code (src/)"
 }
 
-const run = (file: string, calls: number, focus: string | undefined) => {
-  const profile = JSON.parse(readFileSync(file, "utf8")) as Profile
-  const byId = new Map(profile.nodes.map((node) => [node.id, node]))
+interface HeapProfileNode {
+  readonly id: number
+  readonly callFrame: ProfileNode["callFrame"]
+  readonly selfSize: number
+  readonly children: ReadonlyArray<HeapProfileNode>
+}
+
+/** A sampling heap profile's tree (HeapProfiler.stopSampling) as a CPU profile's node list, bytes as "time". */
+const fromHeapProfile = (head: HeapProfileNode): { nodes: Array<ProfileNode>; self: Map<number, number> } => {
+  const nodes: Array<ProfileNode> = []
   const self = new Map<number, number>()
-  profile.samples.forEach((id, i) => {
-    self.set(id, (self.get(id) ?? 0) + (profile.timeDeltas[i] ?? 0) / 1000)
-  })
+  const visit = (node: HeapProfileNode) => {
+    nodes.push({ id: node.id, callFrame: node.callFrame, children: node.children.map((child) => child.id) })
+    // KiB, so the tables read as "KiB per call" where they say ms.
+    if (node.selfSize > 0) self.set(node.id, node.selfSize / 1024)
+    for (const child of node.children) visit(child)
+  }
+  visit(head)
+  return { nodes, self }
+}
+
+const run = (file: string, calls: number, focus: string | undefined) => {
+  const raw = JSON.parse(readFileSync(file, "utf8")) as Profile | { head: HeapProfileNode }
+  const profile =
+    "head" in raw
+      ? fromHeapProfile(raw.head)
+      : {
+          nodes: raw.nodes,
+          self: raw.samples.reduce(
+            (self, id, i) => self.set(id, (self.get(id) ?? 0) + (raw.timeDeltas[i] ?? 0) / 1000),
+            new Map<number, number>(),
+          ),
+        }
+  const byId = new Map(profile.nodes.map((node) => [node.id, node]))
+  const self = profile.self
   const total = [...self.values()].reduce((sum, ms) => sum + ms, 0)
   const packages = new Map<string, number>()
   const functions = new Map<string, number>()
@@ -126,24 +156,49 @@ const run = (file: string, calls: number, focus: string | undefined) => {
             : pkg
     files.set(sourceFile, (files.get(sourceFile) ?? 0) + ms)
   }
-  const unit = calls > 1 ? `ms per call (${calls} calls)` : "ms"
+  const measure = "head" in raw ? "KiB allocated" : "ms"
+  const unit = calls > 1 ? `${measure} per call (${calls} calls)` : measure
   const show = (title: string, entries: Map<string, number>, limit: number) => {
-    console.log(`\n${title} (${unit}, share of ${total.toFixed(0)} ms sampled)`)
+    console.log(`\n${title} (${unit}, share of ${total.toFixed(0)} ${measure} sampled)`)
     for (const [name, ms] of [...entries].toSorted((a, b) => b[1] - a[1]).slice(0, limit)) {
       console.log(
         `${(ms / calls).toFixed(3).padStart(10)} ${((100 * ms) / total).toFixed(1).padStart(5)}%  ${name}`,
       )
     }
   }
+  const parent = new Map<number, number>()
+  for (const node of profile.nodes) for (const child of node.children ?? []) parent.set(child, node.id)
   if (focus === undefined) {
+    // The nearest of our modules on each sample's stack: what our code caused, library and
+    // native work beneath it included; else the package the stack started in (callbacks of
+    // sockets, timers and promises, whose stacks do not show who asked for them).
+    const causes = new Map<string, number>()
+    for (const [id, ms] of self) {
+      let cause: string | undefined
+      let outermost = "(root)"
+      for (let at: number | undefined = id; at !== undefined; at = parent.get(at)) {
+        const frame = byId.get(at)?.callFrame
+        if (frame === undefined || frame.functionName === "(root)") continue
+        const source = originalOf(frame.url, frame.lineNumber, frame.columnNumber)
+        if (source?.startsWith("src/")) {
+          cause = source.replace(/:\d+$/, "")
+          break
+        }
+        outermost =
+          frame.functionName.startsWith("(") && frame.url === ""
+            ? frame.functionName
+            : packageOf(source, frame.url)
+      }
+      const key = cause ?? `no src frame; stack from ${outermost}`
+      causes.set(key, (causes.get(key) ?? 0) + ms)
+    }
     show("self time by package", packages, 25)
     show("self time by source file", files, 40)
+    show("time by the nearest of our modules on the stack", causes, 40)
     show("self time by function", functions, 50)
     return
   }
   // Who calls `focus`: the six frames above each sampled node whose stack contains it.
-  const parent = new Map<number, number>()
-  for (const node of profile.nodes) for (const child of node.children ?? []) parent.set(child, node.id)
   const frameName = (id: number) => {
     const frame = byId.get(id)?.callFrame
     if (frame === undefined) return "?"

@@ -31,10 +31,12 @@ const addressAfter = (driver: DriverProcess, since: number): string | undefined 
   [...driver.logs().slice(since).matchAll(listening)].at(-1)?.[1]
 
 export const openInspector = async (driver: DriverProcess, timeoutMs = 10_000): Promise<Inspector> => {
+  // Once open, the inspector stays open (and SIGUSR1 prints nothing more): connect again.
   const since = driver.logs().length
-  process.kill(driver.pid, "SIGUSR1")
+  let address = addressAfter(driver, 0)
+  if (address === undefined) process.kill(driver.pid, "SIGUSR1")
   const until = Date.now() + timeoutMs
-  let address = addressAfter(driver, since)
+  address ??= addressAfter(driver, since)
   while (address === undefined) {
     if (Date.now() > until)
       throw new Error("the driver did not open its inspector (started without --inspect-port=0?)")
@@ -81,6 +83,8 @@ export const openInspector = async (driver: DriverProcess, timeoutMs = 10_000): 
     heapAfterGc: async () => {
       // One collection can leave garbage that only the next one finds (weak references,
       // finalizers); stop once a collection frees less than 1 KiB.
+      // With a debugger attached, V8 keeps console messages (every log line) for it: not the driver's.
+      await send("Runtime.discardConsoleEntries")
       let before = Number.POSITIVE_INFINITY
       for (let i = 0; i < 6; i++) {
         await send("HeapProfiler.collectGarbage")

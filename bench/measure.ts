@@ -3,7 +3,7 @@
  * read from /proc/<pid>/status and each thread's schedstat.
  */
 
-import { readdirSync, readFileSync } from "node:fs"
+import { readdirSync, readFileSync, writeFileSync } from "node:fs"
 
 export interface Summary {
   readonly count: number
@@ -44,6 +44,9 @@ export const memoryOf = (pid: number): Memory => {
   const status = readFileSync(`/proc/${pid}/status`, "utf8")
   return { peakMiB: kibField(status, "VmHWM"), rssMiB: kibField(status, "VmRSS") }
 }
+
+/** Starts VmHWM over from the current RSS (Linux: 5 to /proc/<pid>/clear_refs), so the next peak is a stage's own. */
+export const resetPeak = (pid: number): void => writeFileSync(`/proc/${pid}/clear_refs`, "5")
 
 /** Resident memory by what backs it, MiB, from /proc/<pid>/smaps. */
 export interface ResidentByKind {
