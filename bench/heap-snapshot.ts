@@ -313,7 +313,7 @@ const diff = (before: string, after: string, per: number) => {
   console.log(`${after} minus ${before}, per ${per}: ${(total / per).toFixed(0)} B\n    bytes   count  class`)
   table(
     rows.toSorted((x, y) => y[2] - x[2]),
-    60,
+    Number(process.env.LIMIT ?? 60),
     per,
   )
 }
@@ -442,7 +442,7 @@ const holders = (before: string, after: string, per: number, inside?: string) =>
   )
   table(
     [...groups].map(([k, g]) => [k, g.count, g.bytes] as const).toSorted((x, y) => y[2] - x[2]),
-    60,
+    Number(process.env.LIMIT ?? 60),
     per,
   )
 }
