@@ -18,8 +18,11 @@ export const ecdsaAttributes: Record<string, string> = {
 
 const namespace = "bench"
 
+/** The driver as the DaemonSet runs it: info-level logs, the metrics server on. */
+const productionArgs = ["--log-level=info", "--metrics-bind-address=127.0.0.1:0"]
+
 export const withHarness = async <A>(use: (h: Harness) => Promise<A>): Promise<A> => {
-  const h = await startHarness()
+  const h = await startHarness({ args: productionArgs })
   try {
     return await use(h)
   } finally {

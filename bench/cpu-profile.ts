@@ -119,6 +119,42 @@ const fromHeapProfile = (head: HeapProfileNode): { nodes: Array<ProfileNode>; se
   return { nodes, self }
 }
 
+/** Kinds of work, by the function and source of a sample's innermost frame; the first rule that matches wins. */
+const kinds: ReadonlyArray<readonly [string, RegExp]> = [
+  ["V8: garbage collection", /^\(garbage collector\)/],
+  ["V8 and Node native code outside JS", /^\(program\)/],
+  ["idle", /^\(idle\)/],
+  [
+    "Effect: spans and stack frames",
+    /^(makeSpanUnsafe|endSpan|useSpan|makeCallFrame|NativeSpan|Error) |effect\/dist\/(Tracer|internal\/tracer)/,
+  ],
+  [
+    "Effect: logging (format, annotations, console)",
+    /effect\/dist\/(Logger|Formatter)|^(consoleCall|formatJson) |node:internal\/console|^writeUtf8String /,
+  ],
+  ["Effect: metrics", /effect\/dist\/(Metric|internal\/metric)/],
+  ["Effect: Schema decode/encode", /effect\/dist\/(Schema|internal\/schema)/],
+  ["Effect: runtime (fibers, context, continuations)", /effect\/dist\//],
+  [
+    "Kubernetes client (client-node, undici, fetch streams)",
+    /@kubernetes|undici\/|node:internal\/webstreams|wasm:|^wasm/,
+  ],
+  [
+    "gRPC server (grpc-js, protobufjs, http2)",
+    /@grpc|protobufjs|@protobufjs|node:internal\/http2|node:http2/,
+  ],
+  [
+    "files and mounts (fs calls)",
+    /^(lstat|open|openFileHandle|read|readFileUtf8|readFileHandle|realpath|mkdir|rename|fstat|fchmod|fchown|chmod|chown|writeFileUtf8|writeString|unlink|rmdir|rm|readdir|close|symlink|readlink|fsync|utimes) |node:fs|node:internal\/fs/,
+  ],
+  [
+    "crypto (keys, CSR signature, certificate checks)",
+    /^(export|parseX509|verify|run|sign|generateKeyPair|createPublicKey|createPrivateKey|X509Certificate) |node:internal\/crypto/,
+  ],
+  ["our code", /\bsrc\//],
+  ["Node: streams, sockets, timers, events", /node:|^(writev|writeBuffer|writeLatin1String) /],
+]
+
 const run = (file: string, calls: number, focus: string | undefined) => {
   const raw = JSON.parse(readFileSync(file, "utf8")) as Profile | { head: HeapProfileNode }
   const profile =
@@ -192,6 +228,12 @@ const run = (file: string, calls: number, focus: string | undefined) => {
       const key = cause ?? `no src frame; stack from ${outermost}`
       causes.set(key, (causes.get(key) ?? 0) + ms)
     }
+    const byKind = new Map<string, number>()
+    for (const [name, ms] of functions) {
+      const kind = kinds.find(([, pattern]) => pattern.test(name))?.[0] ?? "other"
+      byKind.set(kind, (byKind.get(kind) ?? 0) + ms)
+    }
+    show("self time by kind of work", byKind, 20)
     show("self time by package", packages, 25)
     show("self time by source file", files, 40)
     show("time by the nearest of our modules on the stack", causes, 40)
