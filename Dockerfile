@@ -41,8 +41,7 @@ ENV NODE_ENV=production
 COPY --from=build /src/dist/main.js ./dist/main.js
 COPY --from=build /src/dist/main ./dist/main
 COPY --from=build /src/proto ./proto
-COPY --from=native /src/build/Release/mount.node ./build/Release/mount.node
-COPY --from=native /src/build/Release/memory.node ./build/Release/memory.node
+COPY --from=native /src/build/Release/mount.node /src/build/Release/memory.node ./build/Release/
 COPY package.json ./
 # Root on purpose: mounting needs it (the DaemonSet also runs the container privileged).
 USER 0

@@ -2,18 +2,20 @@
  * Group 5: bad input — 10,000 invalid NodePublishVolume calls of mixed kinds (huge
  * lists, unknown keys, bad values, unknown variables, huge values, bad target paths,
  * malformed tokens), one at a time as kubelet retries them, through a driver run
- * with `--use-token-request` (so token checks apply) and the inspector open. Reports
- * answer times (p50/p99 over inputs up to 64 KiB, the budgeted size, and over all),
- * the longest status message, and the driver's memory before and after, each read
- * after a full GC forced through the inspector (HeapProfiler.collectGarbage): the
- * driver has no code for it, and the inspector costs the same before and after.
+ * with `--use-token-request` (so token checks apply). Reports answer times (p50/p99
+ * over inputs up to 64 KiB, the budgeted size, and over all), the longest status
+ * message, and the driver's memory before and after, each read once the driver has
+ * gone quiet and given memory back (observability/housekeeping.ts), after full GCs
+ * forced through its inspector (bench/inspector.ts), which costs the same before and after.
  */
 import { randomBytes, randomUUID } from "node:crypto"
 import * as grpc from "@grpc/grpc-js"
+import { Duration } from "effect"
+import { quietAfter } from "../src/observability/housekeeping.js"
 import { seedAttributes, startHarness } from "../test/e2e/support.js"
 import { CsiClient } from "../test/support/csi-client.js"
 import type { Kubelet, Pod } from "../test/support/kubelet.js"
-import { connectInspector, type DriverMemory } from "./inspector.js"
+import { type Inspector, openInspector } from "./inspector.js"
 import { memoryOf, sleep, summarize } from "./measure.js"
 import { atMost, type Figure, type Table } from "./report.js"
 
@@ -191,16 +193,22 @@ export const sendBadCalls = async (kubelet: Kubelet, count: number, first = 0): 
   return answers
 }
 
-/** The driver trims its C heap within 6 s of a major GC (src/observability/memory.ts). */
-const trimWaitMs = 7000
+/** The driver gives memory back `quietAfter` after the last call (observability/housekeeping.ts). */
+const releaseWaitMs = Duration.toMillis(quietAfter) + 2000
 
-const settled = async (inspector: Awaited<ReturnType<typeof connectInspector>>, pid: number) => {
-  // Two rounds: finalizers and weak callbacks of the first free more in the second.
-  await inspector.collectGarbage()
-  await sleep(200)
-  await inspector.collectGarbage()
-  await sleep(trimWaitMs)
-  const usage = await inspector.memoryUsage()
+/** The driver's `process.memoryUsage()`, bytes. */
+interface DriverMemory {
+  readonly rss: number
+  readonly heapTotal: number
+  readonly heapUsed: number
+  readonly external: number
+  readonly arrayBuffers: number
+}
+
+const settled = async (inspector: Inspector, pid: number) => {
+  await sleep(releaseWaitMs)
+  await inspector.heapAfterGc()
+  const usage = await inspector.evaluate<DriverMemory>("process.memoryUsage()")
   return { usage, rssMiB: memoryOf(pid).rssMiB }
 }
 
@@ -213,16 +221,11 @@ export interface BadInputOptions {
 
 export const badInput = async (options: BadInputOptions = {}): Promise<Table> => {
   const count = options.count ?? calls
-  const previous = process.env.NODE_OPTIONS
-  process.env.NODE_OPTIONS = `${previous ?? ""} --inspect=127.0.0.1:0`.trim()
   const h = await startHarness({
     args: ["--use-token-request"],
     ...(options.plainNode === undefined ? {} : { plainNode: options.plainNode }),
-  }).finally(() => {
-    if (previous === undefined) delete process.env.NODE_OPTIONS
-    else process.env.NODE_OPTIONS = previous
   })
-  const inspector = await connectInspector(h.driver)
+  const inspector = await openInspector(h.driver)
   try {
     // Warm up: the first calls compile the validation code paths.
     await sendBadCalls(h.kubelet, 200, count)
@@ -295,7 +298,7 @@ export const badInput = async (options: BadInputOptions = {}): Promise<Table> =>
         ...(wrongCodes.length === 0
           ? []
           : [`first unexpected answer: ${wrongCodes[0]!.call.kind} → ${grpc.status[wrongCodes[0]!.code]}`]),
-        `memory read after two full GCs forced through the inspector (--inspect=127.0.0.1:0 on the driver) and ${trimWaitMs / 1000} s for the driver's own C heap trim`,
+        `memory read ${releaseWaitMs / 1000} s after the last call (the driver gives memory back once quiet), after full GCs forced through the inspector`,
       ],
     }
   } finally {

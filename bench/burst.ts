@@ -1,16 +1,23 @@
 /**
  * Group 2: a full node's worth of pods at once — 110 concurrent ECDSA publishes of
- * distinct pods: wall time, the driver's peak and current RSS after it, API requests
+ * distinct pods on a driver at rest: wall time, the driver's peak RSS during the burst
+ * (VmHWM reset just before) and its RSS after it, API requests
  * per issuance from the sandbox's counters, and the watch connections open meanwhile.
  */
+import { Duration } from "effect"
+import { quietAfter } from "../src/observability/housekeeping.js"
 import { ecdsaAttributes, newPods, publishTimed, withHarness } from "./cluster.js"
-import { cpuMeter, memoryOf, sleep, summarize } from "./measure.js"
+import { cpuMeter, memoryOf, resetPeak, sleep, summarize } from "./measure.js"
 import { atMost, exactly, type Table } from "./report.js"
 
 const pods = 110
 
 export const burst = (): Promise<Table> =>
   withHarness(async (h) => {
+    // A node's pods land on a driver that has been up a while: at rest, start-up's own peak behind it.
+    await sleep(Duration.toMillis(quietAfter) + 5000)
+    const startPeak = memoryOf(h.driver.pid).peakMiB
+    resetPeak(h.driver.pid)
     const before = memoryOf(h.driver.pid)
     const batch = await newPods(h, "burst", pods)
     await h.sandbox.resetStats()
@@ -47,9 +54,16 @@ export const burst = (): Promise<Table> =>
         },
         { name: "driver CPU per publish", value: cpu.driverMs, unit: "ms" },
         { name: "sandbox+kubelet CPU per publish", value: cpu.benchMs, unit: "ms" },
-        { name: "driver VmHWM (peak RSS)", value: after.peakMiB, unit: "MiB", budget: atMost(150, "MiB") },
+        { name: "driver CPU / sandbox+kubelet CPU", value: cpu.driverMs / cpu.benchMs },
+        {
+          name: "driver VmHWM during the burst (peak RSS)",
+          value: after.peakMiB,
+          unit: "MiB",
+          budget: atMost(110, "MiB"),
+        },
         { name: "driver VmRSS after", value: after.rssMiB, unit: "MiB", budget: atMost(150, "MiB") },
-        { name: "driver VmRSS before", value: before.rssMiB, unit: "MiB" },
+        { name: "driver VmRSS before (at rest)", value: before.rssMiB, unit: "MiB" },
+        { name: "driver VmHWM during start-up", value: startPeak, unit: "MiB" },
         { name: "API writes per issuance", value: stats.writes / pods, budget: atMost(3) },
         { name: "API requests per issuance", value: stats.requestsTotal / pods },
         // One for the node's CertificateRequests, one for its pods.

@@ -6,6 +6,7 @@
 import * as fs from "node:fs/promises"
 import * as path from "node:path"
 import { type Harness, seedAttributes, startHarness } from "../test/e2e/support.js"
+import { nodeId } from "../test/support/driver-process.js"
 import type { Pod } from "../test/support/kubelet.js"
 import { sleep } from "./measure.js"
 
@@ -17,8 +18,11 @@ export const ecdsaAttributes: Record<string, string> = {
 
 const namespace = "bench"
 
+/** The driver as the DaemonSet runs it: info-level logs, the metrics server on. */
+const productionArgs = ["--log-level=info", "--metrics-bind-address=127.0.0.1:0"]
+
 export const withHarness = async <A>(use: (h: Harness) => Promise<A>): Promise<A> => {
-  const h = await startHarness()
+  const h = await startHarness({ args: productionArgs })
   try {
     return await use(h)
   } finally {
@@ -26,12 +30,13 @@ export const withHarness = async <A>(use: (h: Harness) => Promise<A>): Promise<A
   }
 }
 
-/** Registers `count` running pods with the sandbox, as the scheduler would have. */
+/** Registers `count` running pods on the driver's node with the sandbox, as the scheduler would have. */
 export const newPods = (h: Harness, prefix: string, count: number): Promise<ReadonlyArray<Pod>> =>
   Promise.all(
     Array.from({ length: count }, async (_, i) => {
       const name = `${prefix}-${i}`
-      const pod = await h.sandbox.registerPod({ namespace, name })
+      // On the driver's node: its pod watch sees them, as it sees a real node's pods.
+      const pod = await h.sandbox.registerPod({ namespace, name, nodeName: nodeId })
       return { name, namespace, uid: String(pod.metadata.uid) }
     }),
   )
@@ -50,6 +55,37 @@ export const publishTimed = async (
   const elapsed = performance.now() - started
   if (!result.ok) throw new Error(`NodePublishVolume of ${pod.namespace}/${pod.name}: ${result.details}`)
   return elapsed
+}
+
+/** Publishes `pods` in waves of `wave` concurrent calls, each wave after the last has answered. */
+export const publishInWaves = async (
+  h: Harness,
+  pods: ReadonlyArray<Pod>,
+  attributes: Record<string, string>,
+  wave: number,
+): Promise<void> => {
+  for (let first = 0; first < pods.length; first += wave) {
+    await Promise.all(pods.slice(first, first + wave).map((pod) => publishTimed(h, pod, attributes)))
+  }
+}
+
+/** NodeUnpublishVolume of each pod's volume, `wave` at a time; rejects unless every call is OK. */
+export const unpublishInWaves = async (h: Harness, pods: ReadonlyArray<Pod>, wave: number): Promise<void> => {
+  for (let first = 0; first < pods.length; first += wave) {
+    await Promise.all(
+      pods.slice(first, first + wave).map(async (pod) => {
+        const request = h.kubelet.publishRequest(pod, {})
+        const result = await h.kubelet.unpublish(request.volume_id, request.target_path)
+        if (!result.ok)
+          throw new Error(`NodeUnpublishVolume of ${pod.namespace}/${pod.name}: ${result.details}`)
+      }),
+    )
+  }
+}
+
+/** Deletes the pods from the API, as happens once kubelet has unmounted their volumes. */
+export const deletePods = async (h: Harness, pods: ReadonlyArray<Pod>): Promise<void> => {
+  await Promise.all(pods.map((pod) => h.sandbox.deletePod(pod.namespace, pod.name)))
 }
 
 export interface LogLine {

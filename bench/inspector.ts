@@ -1,104 +1,139 @@
 /**
- * A minimal Chrome DevTools Protocol client for the driver under test, started with
- * `--inspect=127.0.0.1:0`: forces a full garbage collection and reads
- * `process.memoryUsage()` inside the driver, so memory is compared after a GC
- * without the driver having any code for it. Node prints the inspector's address
- * on stderr ("Debugger listening on ws://…"), which the harness collects.
+ * A running driver's V8 inspector, opened on demand. Drivers the bench starts get
+ * `--inspect-port=0` (bench/run.ts): nothing listens until SIGUSR1, which makes Node
+ * open the inspector on a free port and print its address on stderr. So the memory
+ * figures read before it are undisturbed, and after it the bench can force a full GC,
+ * read the heap in use, evaluate an expression, or write a heap snapshot.
  */
-import * as fs from "node:fs"
+import { createWriteStream } from "node:fs"
+import { writeFile } from "node:fs/promises"
 import type { DriverProcess } from "../test/support/driver-process.js"
 import { sleep } from "./measure.js"
 
-export interface DriverMemory {
-  readonly rss: number
-  readonly heapTotal: number
-  readonly heapUsed: number
-  readonly external: number
-  readonly arrayBuffers: number
-}
-
 export interface Inspector {
-  /** A full, compacting GC in the driver (HeapProfiler.collectGarbage). */
-  readonly collectGarbage: () => Promise<void>
-  /** `process.memoryUsage()` as the driver sees it, bytes. */
-  readonly memoryUsage: () => Promise<DriverMemory>
-  /** Writes a heap snapshot of the driver to `file` (a full GC comes first). */
-  readonly heapSnapshot: (file: string) => Promise<void>
+  /** A Chrome DevTools Protocol call; resolves with its result. */
+  readonly send: (method: string, params?: Record<string, unknown>) => Promise<Record<string, unknown>>
+  /** Full (mark-compact) collections until the heap stops shrinking; the heap in use after, bytes. */
+  readonly heapAfterGc: () => Promise<number>
+  /** The value of a JavaScript expression in the driver's main context (must be JSON). */
+  readonly evaluate: <A>(expression: string) => Promise<A>
+  /** Writes a heap snapshot (it collects garbage first) to `file`. */
+  readonly snapshot: (file: string) => Promise<void>
+  /** Samples the driver's main thread while `during` runs; writes the .cpuprofile to `file`. */
+  readonly profile: <A>(file: string, during: () => Promise<A>) => Promise<A>
   readonly close: () => void
 }
 
-const addressOf = async (driver: DriverProcess, timeoutMs: number): Promise<string> => {
-  const until = Date.now() + timeoutMs
-  while (Date.now() < until) {
-    const match = /Debugger listening on (ws:\/\/\S+)/.exec(driver.logs())
-    if (match !== null) return match[1]!
-    await sleep(20)
-  }
-  throw new Error("the driver prints no inspector address: start it with NODE_OPTIONS=--inspect=127.0.0.1:0")
-}
+const listening = /Debugger listening on (ws:\/\/\S+)/g
 
-export const connectInspector = async (driver: DriverProcess, timeoutMs = 10_000): Promise<Inspector> => {
-  const socket = new WebSocket(await addressOf(driver, timeoutMs))
+/** The address the driver printed after `since` characters of its output, if any yet. */
+const addressAfter = (driver: DriverProcess, since: number): string | undefined =>
+  [...driver.logs().slice(since).matchAll(listening)].at(-1)?.[1]
+
+export const openInspector = async (driver: DriverProcess, timeoutMs = 10_000): Promise<Inspector> => {
+  // Once open, the inspector stays open (and SIGUSR1 prints nothing more): connect again.
+  const since = driver.logs().length
+  let address = addressAfter(driver, 0)
+  if (address === undefined) process.kill(driver.pid, "SIGUSR1")
+  const until = Date.now() + timeoutMs
+  address ??= addressAfter(driver, since)
+  while (address === undefined) {
+    if (Date.now() > until)
+      throw new Error("the driver did not open its inspector (started without --inspect-port=0?)")
+    await sleep(20)
+    address = addressAfter(driver, since)
+  }
+  const socket = new WebSocket(address)
   await new Promise<void>((resolve, reject) => {
     socket.addEventListener("open", () => resolve(), { once: true })
-    socket.addEventListener("error", () => reject(new Error("cannot connect to the driver's inspector")), {
-      once: true,
-    })
+    socket.addEventListener("error", () => reject(new Error(`cannot connect to ${address}`)), { once: true })
   })
   let nextId = 1
-  const pending = new Map<number, (message: { result?: unknown; error?: { message: string } }) => void>()
-  const listeners = new Set<(method: string, params: Record<string, unknown>) => void>()
+  const pending = new Map<
+    number,
+    { resolve: (r: Record<string, unknown>) => void; reject: (e: Error) => void }
+  >()
+  const listeners = new Map<string, (params: Record<string, unknown>) => void>()
   socket.addEventListener("message", (event) => {
     const message = JSON.parse(String(event.data)) as {
       id?: number
       method?: string
       params?: Record<string, unknown>
-      result?: unknown
+      result?: Record<string, unknown>
       error?: { message: string }
     }
-    if (message.id !== undefined) {
-      pending.get(message.id)?.(message)
-      pending.delete(message.id)
-    } else if (message.method !== undefined) {
-      for (const listener of listeners) listener(message.method, message.params ?? {})
+    if (message.id === undefined) {
+      if (message.method !== undefined) listeners.get(message.method)?.(message.params ?? {})
+      return
     }
+    const call = pending.get(message.id)
+    pending.delete(message.id)
+    if (message.error !== undefined) call?.reject(new Error(message.error.message))
+    else call?.resolve(message.result ?? {})
   })
   const send = (method: string, params: Record<string, unknown> = {}) =>
-    new Promise<unknown>((resolve, reject) => {
+    new Promise<Record<string, unknown>>((resolve, reject) => {
       const id = nextId++
-      pending.set(id, (message) =>
-        message.error === undefined ? resolve(message.result) : reject(new Error(message.error.message)),
-      )
+      pending.set(id, { resolve, reject })
       socket.send(JSON.stringify({ id, method, params }))
     })
-
+  const heapUsed = async () => Number((await send("Runtime.getHeapUsage")).usedSize)
   return {
-    collectGarbage: async () => {
-      // With an inspector attached, V8 keeps the last console messages (the driver's log
-      // lines) for a debugger that may come: up to 1,000 of them. They are ours, not the driver's.
+    send,
+    heapAfterGc: async () => {
+      // One collection can leave garbage that only the next one finds (weak references,
+      // finalizers); stop once a collection frees less than 1 KiB.
+      // With a debugger attached, V8 keeps console messages (every log line) for it: not the driver's.
       await send("Runtime.discardConsoleEntries")
-      await send("HeapProfiler.collectGarbage")
+      let before = Number.POSITIVE_INFINITY
+      for (let i = 0; i < 6; i++) {
+        await send("HeapProfiler.collectGarbage")
+        const after = await heapUsed()
+        if (before - after < 1024) return after
+        before = after
+      }
+      return before
     },
-    memoryUsage: async () => {
-      const result = (await send("Runtime.evaluate", {
-        expression: "JSON.stringify(process.memoryUsage())",
+    evaluate: async <A>(expression: string): Promise<A> => {
+      const { result, exceptionDetails } = (await send("Runtime.evaluate", {
+        expression,
         returnByValue: true,
-      })) as { result: { value: string } }
-      return JSON.parse(result.result.value) as DriverMemory
+        awaitPromise: true,
+      })) as { result?: { value?: A }; exceptionDetails?: { text: string } }
+      if (exceptionDetails !== undefined) throw new Error(`${expression}: ${exceptionDetails.text}`)
+      return result?.value as A
     },
-    heapSnapshot: async (file) => {
-      const out = fs.openSync(file, "w")
-      const onChunk = (method: string, params: Record<string, unknown>) => {
-        if (method === "HeapProfiler.addHeapSnapshotChunk") fs.writeSync(out, String(params.chunk))
-      }
-      listeners.add(onChunk)
-      try {
-        await send("HeapProfiler.takeHeapSnapshot", { reportProgress: false })
-      } finally {
-        listeners.delete(onChunk)
-        fs.closeSync(out)
-      }
+    snapshot: async (file) => {
+      const out = createWriteStream(file)
+      listeners.set("HeapProfiler.addHeapSnapshotChunk", (params) => out.write(String(params.chunk)))
+      await send("HeapProfiler.takeHeapSnapshot", { reportProgress: false })
+      listeners.delete("HeapProfiler.addHeapSnapshotChunk")
+      await new Promise<void>((resolve, reject) =>
+        out.end((error?: Error | null) => (error ? reject(error) : resolve())),
+      )
+    },
+    profile: async (file, during) => {
+      await send("Profiler.enable")
+      await send("Profiler.setSamplingInterval", { interval: 100 })
+      await send("Profiler.start")
+      const result = await during()
+      const { profile } = await send("Profiler.stop")
+      await writeFile(file, JSON.stringify(profile))
+      return result
     },
     close: () => socket.close(),
+  }
+}
+
+/** Runs `use` with the driver's inspector, and leaves it after: a driver with a debugger attached waits for it before it exits. */
+export const withInspector = async <A>(
+  driver: DriverProcess,
+  use: (inspector: Inspector) => Promise<A>,
+): Promise<A> => {
+  const inspector = await openInspector(driver)
+  try {
+    return await use(inspector)
+  } finally {
+    inspector.close()
   }
 }

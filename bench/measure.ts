@@ -3,7 +3,7 @@
  * read from /proc/<pid>/status and each thread's schedstat.
  */
 
-import { readdirSync, readFileSync } from "node:fs"
+import { readdirSync, readFileSync, writeFileSync } from "node:fs"
 
 export interface Summary {
   readonly count: number
@@ -43,6 +43,35 @@ const kibField = (status: string, field: string): number => {
 export const memoryOf = (pid: number): Memory => {
   const status = readFileSync(`/proc/${pid}/status`, "utf8")
   return { peakMiB: kibField(status, "VmHWM"), rssMiB: kibField(status, "VmRSS") }
+}
+
+/** Starts VmHWM over from the current RSS (Linux: 5 to /proc/<pid>/clear_refs), so the next peak is a stage's own. */
+export const resetPeak = (pid: number): void => writeFileSync(`/proc/${pid}/clear_refs`, "5")
+
+/** Resident memory by what backs it, MiB, from /proc/<pid>/smaps. */
+export interface ResidentByKind {
+  /** Pages of the node executable and shared libraries: code and read-only data, shared and clean. */
+  readonly files: number
+  /** malloc's main heap (brk): with one arena, nearly all of malloc, freed-but-kept chunks included. */
+  readonly brk: number
+  /** Anonymous mappings: V8's heap pages, thread stacks, malloc's large (mmap) blocks. */
+  readonly anonymous: number
+}
+
+export const residentByKind = (pid: number): ResidentByKind => {
+  const sums = { files: 0, brk: 0, anonymous: 0, other: 0 }
+  let kind: keyof typeof sums = "other"
+  for (const line of readFileSync(`/proc/${pid}/smaps`, "utf8").split("\n")) {
+    const mapping = /^[0-9a-f]+-[0-9a-f]+ \S+ \S+ \S+ \d+\s*(.*)$/.exec(line)
+    if (mapping !== null) {
+      const name = mapping[1] ?? ""
+      kind = name === "" ? "anonymous" : name === "[heap]" ? "brk" : name.startsWith("/") ? "files" : "other"
+      continue
+    }
+    const rss = /^Rss:\s+(\d+) kB/.exec(line)
+    if (rss !== null) sums[kind] += Number(rss[1]) / 1024
+  }
+  return { files: sums.files, brk: sums.brk, anonymous: sums.anonymous + sums.other }
 }
 
 /**

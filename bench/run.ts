@@ -1,9 +1,11 @@
 /**
  * Entry of `npm run bench`: runs every benchmark group against the built driver and
  * prints a table per group. `node bench/run.ts latency burst` runs only the named
- * groups (latency, burst, recovery). A report, not a gate: it always exits 0.
- * BENCH_DRIVER_NODE_OPTIONS is handed to the driver processes only, e.g.
+ * groups (latency, burst, recovery, footprint, heap). A report, not a gate: it always
+ * exits 0. BENCH_DRIVER_NODE_OPTIONS is handed to the driver processes only, e.g.
  * `--cpu-prof --cpu-prof-dir=/tmp/prof` to profile the driver and not the bench.
+ * BENCH_RELEASE_WAIT_MS shortens footprint's minute of waiting after unpublishing;
+ * BENCH_HEAP_SNAPSHOTS=<dir> makes heap write snapshots there.
  *
  * Our sources import each other as `./x.js` (tsc's NodeNext convention) while the
  * files on disk are `x.ts`; Node's type stripping does not map one onto the other,
@@ -24,9 +26,9 @@ registerHooks({
   },
 })
 
-// Children inherit our environment; this process has read NODE_OPTIONS already.
-const driverNodeOptions = process.env.BENCH_DRIVER_NODE_OPTIONS
-if (driverNodeOptions !== undefined) process.env.NODE_OPTIONS = driverNodeOptions
+// Children inherit our environment; this process has read NODE_OPTIONS already. With
+// `--inspect-port=0` nothing listens until the bench sends SIGUSR1 (bench/inspector.ts).
+process.env.NODE_OPTIONS = [process.env.BENCH_DRIVER_NODE_OPTIONS ?? "", "--inspect-port=0"].join(" ").trim()
 
 const { runBenchmarks } = await import("./suite.js")
 await runBenchmarks(process.argv.slice(2)).catch((error: unknown) => {

@@ -6,6 +6,8 @@
 import { canMount, mainJs } from "../test/support/driver-process.js"
 import { badInput } from "./bad-input.js"
 import { burst } from "./burst.js"
+import { footprint } from "./footprint.js"
+import { heap } from "./heap.js"
 import { latency } from "./latency.js"
 import { recovery } from "./recovery.js"
 import { failures, load, machine, render, type Table } from "./report.js"
@@ -19,6 +21,8 @@ const groups: ReadonlyArray<{ name: string; run: () => Promise<Table | ReadonlyA
     // Through the shebang, as deployed, and under plain `node dist/main.js` (V8's default heap sizing).
     run: async () => [await badInput(), await badInput({ plainNode: true })],
   },
+  { name: "footprint", run: footprint },
+  { name: "heap", run: heap },
 ]
 
 export const runBenchmarks = async (only: ReadonlyArray<string>): Promise<void> => {

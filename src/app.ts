@@ -11,9 +11,9 @@ import { KubeClient } from "./kube/client.js"
 import { PodEvents } from "./kube/events.js"
 import { Pods } from "./kube/pods.js"
 import { Health } from "./observability/health.js"
+import { Housekeeping } from "./observability/housekeeping.js"
 import { MetricsServer } from "./observability/http.js"
 import { loggingLayer } from "./observability/logging.js"
-import { MemoryTrim } from "./observability/memory.js"
 import { KeyGenerator } from "./pki/keys.js"
 import { DataRoot } from "./volume/data-root.js"
 import { GonePods } from "./volume/gone-pods.js"
@@ -31,7 +31,7 @@ export interface Overrides {
 }
 
 export const driverLayer = (config: DriverConfig, overrides: Overrides = {}) => {
-  const base = Layer.mergeAll(Config.layer(config), Health.layer)
+  const base = Layer.mergeAll(Config.layer(config), Health.layer, Housekeeping.layer)
   const mounter = overrides.mounter ?? Mounter.layer
   // The data root must be a tmpfs before the store writes anything there.
   const storage = VolumeStore.layer.pipe(Layer.provide(DataRoot), Layer.provideMerge(mounter))
@@ -40,7 +40,7 @@ export const driverLayer = (config: DriverConfig, overrides: Overrides = {}) => 
   )
   const services = Layer.mergeAll(storage, kube, KeyGenerator.layer, Tokens.layer, VolumeLocks.layer)
   const volumes = Volumes.layer.pipe(Layer.provideMerge(GonePods.layer), Layer.provideMerge(Lifecycle.layer))
-  return Layer.mergeAll(CsiServer, Recovery, MetricsServer, MemoryTrim).pipe(
+  return Layer.mergeAll(CsiServer, Recovery, MetricsServer).pipe(
     Layer.provide(volumes),
     Layer.provide(services),
     Layer.provide(base),

@@ -2,7 +2,9 @@
  * The thin edge between grpc-js callbacks and Effect: each unary call runs its
  * program as a fiber of the server's FiberSet, a cancelled call interrupts that
  * fiber, and the fiber's exit becomes the response or a status through `toStatus`.
- * One log line per call (method, code, duration) is written here.
+ * One log line per call (method, code, duration) is written here: at debug for a call
+ * that succeeded (the volume programs log what they did at info, and the liveness
+ * sidecar's Probe comes every few seconds), at info or error for one that did not.
  */
 import type * as grpc from "@grpc/grpc-js"
 import { type Cause, Effect, Exit, type Fiber } from "effect"
@@ -35,16 +37,21 @@ const logCall = (
   const annotations = { method, code: status.name, durationMs: Math.round(millis) }
   const line =
     status.name === "OK"
-      ? Effect.logInfo("gRPC call")
+      ? Effect.logDebug("gRPC call")
       : status.defect
         ? Effect.logError("gRPC call failed with a defect", cause)
         : Effect.logInfo(`gRPC call: ${status.details}`)
   return line.pipe(Effect.annotateLogs(annotations))
 }
 
-/** Adapts a program to grpc-js's unary handler shape. */
+/** Adapts a program to grpc-js's unary handler shape; `after` runs once the call is answered and logged. */
 export const unary =
-  <Req, Res, E>(run: Runner, method: string, program: Program<Req, Res, E>) =>
+  <Req, Res, E>(
+    run: Runner,
+    method: string,
+    program: Program<Req, Res, E>,
+    after: Effect.Effect<void> = Effect.void,
+  ) =>
   (call: grpc.ServerUnaryCall<Req, Res>, callback: grpc.sendUnaryData<Res>): void => {
     const started = performance.now()
     const context: CallContext = { method, deadline: deadlineOf(call) }
@@ -63,6 +70,7 @@ export const unary =
         yield* logCall(method, status, millis, Exit.isFailure(exit) ? exit.cause : undefined)
         yield* callsTotal(method, status.name)
         yield* callDuration(method, millis)
+        yield* after
       }),
     )
     const stopOnCancel = () => fiber.interruptUnsafe()

@@ -8,6 +8,7 @@ import { Config } from "../config.js"
 import type { NodeHandlers } from "../gen/csi/v1/Node.js"
 import type { NodePublishVolumeRequest__Output } from "../gen/csi/v1/NodePublishVolumeRequest.js"
 import type { NodeUnpublishVolumeRequest__Output } from "../gen/csi/v1/NodeUnpublishVolumeRequest.js"
+import { Housekeeping } from "../observability/housekeeping.js"
 import { Volumes } from "../volume/volumes.js"
 import { type CallContext, type Runner, unary } from "./bridge.js"
 import { Unimplemented } from "./errors.js"
@@ -30,6 +31,8 @@ const unimplemented = (run: Runner, method: string) =>
 export const nodeHandlers = Effect.fnUntraced(function* (run: Runner) {
   const config = yield* Config
   const programs = volumePrograms(config.dataRoot, yield* Volumes, config.useTokenRequest)
+  // Publishes and unpublishes leave garbage behind: memory is given back once they stop.
+  const { worked } = yield* Housekeeping
   return {
     NodeGetInfo: unary(run, "NodeGetInfo", () =>
       Effect.succeed({ node_id: config.nodeId, max_volumes_per_node: "0", accessible_topology: null }),
@@ -38,8 +41,8 @@ export const nodeHandlers = Effect.fnUntraced(function* (run: Runner) {
       // VOLUME_MOUNT_GROUP makes kubelet pass the pod's fsGroup, so files can be group-readable.
       Effect.succeed({ capabilities: [{ rpc: { type: "VOLUME_MOUNT_GROUP" as const } }] }),
     ),
-    NodePublishVolume: unary(run, "NodePublishVolume", programs.publish),
-    NodeUnpublishVolume: unary(run, "NodeUnpublishVolume", programs.unpublish),
+    NodePublishVolume: unary(run, "NodePublishVolume", programs.publish, worked),
+    NodeUnpublishVolume: unary(run, "NodeUnpublishVolume", programs.unpublish, worked),
     NodeStageVolume: unimplemented(run, "NodeStageVolume"),
     NodeUnstageVolume: unimplemented(run, "NodeUnstageVolume"),
     NodeGetVolumeStats: unimplemented(run, "NodeGetVolumeStats"),

@@ -13,7 +13,8 @@ import * as path from "node:path"
 
 export const repoRoot = path.resolve(import.meta.dirname, "../..")
 export const nodeBin = path.join(repoRoot, "node_modules/.bin/node")
-export const mainJs = path.join(repoRoot, "dist/main.js")
+/** BENCH_DRIVER_MAIN runs another build (the bench's A/B comparisons); tests use this checkout's. */
+export const mainJs = process.env.BENCH_DRIVER_MAIN ?? path.join(repoRoot, "dist/main.js")
 /** The `--node-id` every test driver runs with: pods the driver should see are scheduled here. */
 export const nodeId = "e2e-node"
 /** The driver runs as its shebang says (env, Node flags), with `node` found here: Node 24. */
@@ -126,7 +127,8 @@ export class DriverProcess {
       `--endpoint=unix://${socket}`,
       `--data-root=${dataRoot}`,
       `--kubeconfig=${options.kubeconfig}`,
-      "--log-level=debug",
+      // Tests read debug lines; a caller that names its own level (the bench) gets that one.
+      ...((options.args ?? []).some((arg) => arg.startsWith("--log-level")) ? [] : ["--log-level=debug"]),
       ...(options.args ?? []),
     ]
     const command = [...(options.namespace?.prefix() ?? []), ...argv]
