@@ -21,6 +21,7 @@ import { Config } from "../config.js"
 import { apiRequest } from "../observability/metrics.js"
 import { apiFailureOf, type KubeApiFailure } from "./errors.js"
 import { makeRateLimiter } from "./rate-limit.js"
+import { WatchRefused } from "./watch-request.js"
 
 export class KubeConfigError extends Schema.TaggedError<KubeConfigError>()("KubeConfigError", {
   reason: Schema.String,
@@ -59,6 +60,8 @@ export const apiErrorOf = (verb: string, resource: string, cause: unknown): Kube
     const detail = status._tag === "Some" ? (status.value.message ?? "") : body.slice(0, 200)
     return apiFailureOf({ verb, resource, status: code, reason, detail })
   }
+  if (cause instanceof WatchRefused)
+    return apiFailureOf({ verb, resource, status: cause.statusCode, reason: cause.message, detail: "" })
   const message = cause instanceof Error ? `${cause.message}${causeCode(cause)}` : String(cause)
   return apiFailureOf({ verb, resource, status: 0, reason: "Unreachable", detail: message })
 }

@@ -3,11 +3,11 @@
  * client (rate limited, counted), narrowed by a label or field selector, with a
  * readiness check registered so /readyz says when it is not in sync.
  */
-import { Watch } from "@kubernetes/client-node"
 import { Effect } from "effect"
 import { Health } from "../observability/health.js"
 import { apiErrorOf, type Clients, KubeClient } from "./client.js"
 import { type InformerKind, listResultOf, makeObjectInformer, type Named, watchStream } from "./informer.js"
+import { openWatch } from "./watch-request.js"
 
 export interface LiveInformerOptions<A extends Named> {
   readonly kind: InformerKind<A>
@@ -24,7 +24,6 @@ export const makeLiveInformer = <A extends Named>(options: LiveInformerOptions<A
   Effect.gen(function* () {
     const kube = yield* KubeClient
     const health = yield* Health
-    const watch = new Watch(kube.kubeConfig)
     const resource = options.kind.resource
     const informer = yield* makeObjectInformer(
       {
@@ -32,7 +31,8 @@ export const makeLiveInformer = <A extends Named>(options: LiveInformerOptions<A
         watch: (resourceVersion) =>
           watchStream(
             (onEvent, onDone) =>
-              watch.watch(
+              openWatch(
+                kube.kubeConfig,
                 options.path,
                 { ...options.selector, resourceVersion, allowWatchBookmarks: true },
                 onEvent,
