@@ -7,7 +7,7 @@
 import { Duration } from "effect"
 import { quietAfter } from "../src/observability/housekeeping.js"
 import { ecdsaAttributes, newPods, publishTimed, withHarness } from "./cluster.js"
-import { cpuMeter, memoryOf, resetPeak, sleep, summarize } from "./measure.js"
+import { cpuMeter, memoryOf, resetPeak, residentByKind, residentRow, sleep, summarize } from "./measure.js"
 import { atMost, exactly, type Table } from "./report.js"
 
 const pods = 110
@@ -19,6 +19,7 @@ export const burst = (): Promise<Table> =>
     const startPeak = memoryOf(h.driver.pid).peakMiB
     resetPeak(h.driver.pid)
     const before = memoryOf(h.driver.pid)
+    const beforeKinds = residentByKind(h.driver.pid)
     const batch = await newPods(h, "burst", pods)
     await h.sandbox.resetStats()
     // Sample the open watches while the burst runs.
@@ -42,6 +43,7 @@ export const burst = (): Promise<Table> =>
     await sampler
     const stats = await h.sandbox.stats()
     const after = memoryOf(h.driver.pid)
+    const afterKinds = residentByKind(h.driver.pid)
     const perCall = summarize(latencies)
     return {
       title: `2. Burst: ${pods} concurrent ECDSA publishes of distinct pods`,
@@ -63,6 +65,8 @@ export const burst = (): Promise<Table> =>
         },
         { name: "driver VmRSS after", value: after.rssMiB, unit: "MiB", budget: atMost(150, "MiB") },
         { name: "driver VmRSS before (at rest)", value: before.rssMiB, unit: "MiB" },
+        residentRow("  before", beforeKinds),
+        residentRow("  after", afterKinds),
         { name: "driver VmHWM during start-up", value: startPeak, unit: "MiB" },
         { name: "API writes per issuance", value: stats.writes / pods, budget: atMost(3) },
         { name: "API requests per issuance", value: stats.requestsTotal / pods },

@@ -16,8 +16,8 @@ import {
   unpublishInWaves,
   withHarness,
 } from "./cluster.js"
-import { cpuMeter, memoryOf, type ResidentByKind, residentByKind, sleep } from "./measure.js"
-import { atMost, type Figure, type Table } from "./report.js"
+import { cpuMeter, memoryOf, residentByKind, residentRow, sleep } from "./measure.js"
+import { atMost, type Table } from "./report.js"
 
 const volumes = 1000
 const wave = 100
@@ -29,12 +29,6 @@ const idleMs = 10_000
 const releaseWaitMs = Number(process.env.BENCH_RELEASE_WAIT_MS ?? 60_000)
 
 const slowAttributes = { ...ecdsaAttributes, "csi.cert-manager.io/issuer-name": "slow-issuer" }
-
-const kinds = (label: string, memory: ResidentByKind): Figure => ({
-  name: `${label}: files / malloc heap (brk) / anonymous`,
-  value: `${memory.files.toFixed(1)} / ${memory.brk.toFixed(1)} / ${memory.anonymous.toFixed(1)}`,
-  unit: "MiB",
-})
 
 export const footprint = (): Promise<Table> =>
   withHarness(async (h) => {
@@ -72,7 +66,7 @@ export const footprint = (): Promise<Table> =>
           unit: "MiB",
           budget: atMost(90, "MiB"),
         },
-        kinds("  at start", startKinds),
+        residentRow("  at start", startKinds),
         { name: "driver VmHWM (peak) while the waves ran", value: peak, unit: "MiB" },
         {
           name: `driver VmRSS idle with ${volumes} live volumes`,
@@ -80,7 +74,7 @@ export const footprint = (): Promise<Table> =>
           unit: "MiB",
           budget: atMost(120, "MiB"),
         },
-        kinds(`  idle with ${volumes}`, idleKinds),
+        residentRow(`  idle with ${volumes}`, idleKinds),
         { name: "driver VmRSS right after all unpublished", value: unpublished.rssMiB, unit: "MiB" },
         {
           name: `driver VmRSS ${waitLabel} after all unpublished`,
@@ -88,7 +82,7 @@ export const footprint = (): Promise<Table> =>
           unit: "MiB",
           budget: atMost(Math.round((start.rssMiB + 10) * 10) / 10, "MiB (start + 10)"),
         },
-        kinds(`  ${waitLabel} after`, releasedKinds),
+        residentRow(`  ${waitLabel} after`, releasedKinds),
         { name: "waves: wall time", value: publishing / 1000, unit: "s" },
         { name: "waves: driver CPU per publish", value: cpu.driverMs, unit: "ms" },
       ],

@@ -4,6 +4,7 @@
  */
 
 import { readdirSync, readFileSync, writeFileSync } from "node:fs"
+import type { Figure } from "./report.js"
 
 export interface Summary {
   readonly count: number
@@ -73,6 +74,13 @@ export const residentByKind = (pid: number): ResidentByKind => {
   }
   return { files: sums.files, brk: sums.brk, anonymous: sums.anonymous + sums.other }
 }
+
+/** A table row of `residentByKind`. */
+export const residentRow = (label: string, memory: ResidentByKind): Figure => ({
+  name: `${label}: files / malloc heap (brk) / anonymous`,
+  value: `${memory.files.toFixed(1)} / ${memory.brk.toFixed(1)} / ${memory.anonymous.toFixed(1)}`,
+  unit: "MiB",
+})
 
 /**
  * CPU time the process's threads have run so far, ms, from the scheduler's own
