@@ -2,6 +2,8 @@ import { assert, describe, it } from "@effect/vitest"
 import { Effect, Result } from "effect"
 import { TestClock } from "effect/testing"
 import {
+  collectEvery,
+  collectGarbage,
   Housekeeping,
   loadMemoryAddon,
   quietAfter,
@@ -9,15 +11,19 @@ import {
 } from "../../src/observability/housekeeping.js"
 import { packageFile } from "../../src/package-root.js"
 
-/** A Housekeeping whose release only counts. */
+/** A Housekeeping whose release and collection only count. */
 const counting = Effect.gen(function* () {
   let released = 0
+  let collected = 0
   const housekeeping = yield* Housekeeping.make(
     Effect.sync(() => {
       released++
     }),
+    Effect.sync(() => {
+      collected++
+    }),
   )
-  return { housekeeping, released: () => released }
+  return { housekeeping, released: () => released, collected: () => collected }
 })
 
 describe("Housekeeping", () => {
@@ -58,6 +64,22 @@ describe("Housekeeping", () => {
       assert.strictEqual(released(), 2)
     }),
   )
+
+  it.effect("collects once per collectEvery calls within a busy period, and not at all on a quiet node", () =>
+    Effect.gen(function* () {
+      const { housekeeping, collected } = yield* counting
+      yield* TestClock.adjust("1 hour")
+      assert.strictEqual(collected(), 0)
+      for (let i = 1; i < collectEvery; i++) yield* housekeeping.worked
+      assert.strictEqual(collected(), 0)
+      yield* housekeeping.worked
+      assert.strictEqual(collected(), 1)
+      for (let i = 0; i < collectEvery; i++) yield* housekeeping.worked
+      assert.strictEqual(collected(), 2)
+    }),
+  )
+
+  it.effect("collecting runs without --expose-gc (vitest)", () => collectGarbage)
 
   it.effect("releasing runs without --expose-gc (vitest) and says so at debug", () =>
     releaseMemory(Result.getOrUndefined(loadMemoryAddon())),
