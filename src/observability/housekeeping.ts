@@ -8,6 +8,8 @@
  * `quietAfter`: one memory-reducing full collection (needs Node's `--expose-gc`, which
  * the binary's shebang passes), then a trim through the native helper
  * (native/memory.c). One timer per busy period; nothing runs on an idle node.
+ * Within a long busy period, a plain collection every `collectEvery` calls keeps a
+ * burst's own peak down.
  */
 import { Clock, Context, Duration, Effect, FiberHandle, Layer, Result } from "effect"
 import { loadNativeHelper, nativeHelperPath } from "../native.js"
