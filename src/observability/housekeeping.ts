@@ -8,9 +8,10 @@
  * `quietAfter`: one memory-reducing full collection (needs Node's `--expose-gc`, which
  * the binary's shebang passes), then a trim through the native helper
  * (native/memory.c). One timer per busy period; nothing runs on an idle node.
- * Within a long busy period, a plain collection every `collectEvery` calls keeps a
- * burst's own peak down.
+ * Within a busy period, a plain collection once the heap has grown by
+ * `collectAfterGrowth` keeps a burst's own peak down.
  */
+import { getHeapStatistics } from "node:v8"
 import { Clock, Context, Duration, Effect, FiberHandle, Layer, Result } from "effect"
 import { loadNativeHelper, nativeHelperPath } from "../native.js"
 
@@ -18,14 +19,14 @@ import { loadNativeHelper, nativeHelperPath } from "../native.js"
 export const quietAfter = Duration.seconds(5)
 
 /**
- * Within a long busy period, a plain full collection after this many calls. V8 lets its
- * old generation grow ~16 MiB past the live heap before it collects, and the objects of
- * a burst's calls in flight (each lives ~1 s among 110 others) are promoted there: a
- * 110-pod burst took the heap from 17 to 31 MiB, nearly all garbage.
+ * Within a busy period, a plain full collection once the heap has grown this much over
+ * the least it was at since the last one. V8 lets its old generation grow ~16 MiB past
+ * the live heap before it collects, and a burst's calls in flight (each lives ~1 s among
+ * 110 others) are promoted there: a 110-pod burst took the heap from 17 to 31 MiB,
+ * nearly all garbage. One publish at a time leaves little there, and is not paused.
  */
-export const collectEvery = 32
+export const collectAfterGrowth = 10 * 2 ** 20
 
-/** A full collection, started now and finished by V8 in steps. */
 export const collectGarbage: Effect.Effect<void> = Effect.sync(() => {
   void globalThis.gc?.({ type: "major", execution: "async" })
 })
@@ -70,12 +71,16 @@ export class Housekeeping extends Context.Service<
     readonly worked: Effect.Effect<void>
   }
 >()("csi/Housekeeping") {
-  /** `release` replaces what is done once quiet, `collect` the collection within a busy period (tests). */
-  static readonly make = (release: Effect.Effect<void>, collect: Effect.Effect<void> = collectGarbage) =>
+  /** `release` replaces what is done once quiet, `collect` the collection within a busy period and `heapUsed` its measure (tests). */
+  static readonly make = (
+    release: Effect.Effect<void>,
+    collect: Effect.Effect<void> = collectGarbage,
+    heapUsed: () => number = () => getHeapStatistics().used_heap_size,
+  ) =>
     Effect.gen(function* () {
       const waiting = yield* FiberHandle.make<void>()
       let lastWork = yield* Clock.currentTimeMillis
-      let calls = 0
+      let least = Number.POSITIVE_INFINITY
       const quietMillis = Duration.toMillis(quietAfter)
       // Sleeps until `quietAfter` has passed since the last work, however much came meanwhile;
       // work that slips in while this fiber ends is waited for too.
@@ -93,12 +98,16 @@ export class Housekeeping extends Context.Service<
       })
       const worked = Effect.gen(function* () {
         lastWork = yield* Clock.currentTimeMillis
-        if (++calls % collectEvery === 0) yield* collect
+        const used = heapUsed()
+        least = Math.min(least, used)
+        if (used - least >= collectAfterGrowth) {
+          least = Number.POSITIVE_INFINITY
+          yield* collect
+        }
         yield* FiberHandle.run(waiting, releaseWhenQuiet, { onlyIfMissing: true })
       })
-      // Start-up (modules, layers, recovery) is the first work; the calls count from here.
+      // Start-up (modules, layers, recovery) is the first work.
       yield* worked
-      calls = 0
       return Housekeeping.of({ worked })
     })
 

@@ -2,7 +2,7 @@ import { assert, describe, it } from "@effect/vitest"
 import { Effect, Result } from "effect"
 import { TestClock } from "effect/testing"
 import {
-  collectEvery,
+  collectAfterGrowth,
   collectGarbage,
   Housekeeping,
   loadMemoryAddon,
@@ -11,10 +11,11 @@ import {
 } from "../../src/observability/housekeeping.js"
 import { packageFile } from "../../src/package-root.js"
 
-/** A Housekeeping whose release and collection only count. */
+/** A Housekeeping whose release and collection only count, over a heap the test sets. */
 const counting = Effect.gen(function* () {
   let released = 0
   let collected = 0
+  let heap = 20 * 2 ** 20
   const housekeeping = yield* Housekeeping.make(
     Effect.sync(() => {
       released++
@@ -22,8 +23,12 @@ const counting = Effect.gen(function* () {
     Effect.sync(() => {
       collected++
     }),
+    () => heap,
   )
-  return { housekeeping, released: () => released, collected: () => collected }
+  const setHeap = (mib: number) => {
+    heap = mib * 2 ** 20
+  }
+  return { housekeeping, released: () => released, collected: () => collected, setHeap }
 })
 
 describe("Housekeeping", () => {
@@ -65,18 +70,33 @@ describe("Housekeeping", () => {
     }),
   )
 
-  it.effect("collects once per collectEvery calls within a busy period, and not at all on a quiet node", () =>
-    Effect.gen(function* () {
-      const { housekeeping, collected } = yield* counting
-      yield* TestClock.adjust("1 hour")
-      assert.strictEqual(collected(), 0)
-      for (let i = 1; i < collectEvery; i++) yield* housekeeping.worked
-      assert.strictEqual(collected(), 0)
-      yield* housekeeping.worked
-      assert.strictEqual(collected(), 1)
-      for (let i = 0; i < collectEvery; i++) yield* housekeeping.worked
-      assert.strictEqual(collected(), 2)
-    }),
+  it.effect(
+    "collects when a busy period's heap has grown by collectAfterGrowth over its least, then measures again",
+    () =>
+      Effect.gen(function* () {
+        const { housekeeping, collected, setHeap } = yield* counting
+        const grow = collectAfterGrowth / 2 ** 20
+        // Below the least seen plus the growth: nothing, however many calls.
+        setHeap(18)
+        yield* housekeeping.worked
+        for (let i = 0; i < 100; i++) {
+          setHeap(18 + (i % 5))
+          yield* housekeeping.worked
+        }
+        assert.strictEqual(collected(), 0)
+        setHeap(18 + grow)
+        yield* housekeeping.worked
+        assert.strictEqual(collected(), 1)
+        // The next call starts the measure again from the heap it finds.
+        setHeap(30)
+        yield* housekeeping.worked
+        setHeap(30 + grow - 1)
+        yield* housekeeping.worked
+        assert.strictEqual(collected(), 1)
+        setHeap(30 + grow)
+        yield* housekeeping.worked
+        assert.strictEqual(collected(), 2)
+      }),
   )
 
   it.effect("collecting runs without --expose-gc (vitest)", () => collectGarbage)
