@@ -2,6 +2,8 @@ import { assert, describe, it } from "@effect/vitest"
 import { Effect, Result } from "effect"
 import { TestClock } from "effect/testing"
 import {
+  collectAfterGrowth,
+  collectGarbage,
   Housekeeping,
   loadMemoryAddon,
   quietAfter,
@@ -9,15 +11,24 @@ import {
 } from "../../src/observability/housekeeping.js"
 import { packageFile } from "../../src/package-root.js"
 
-/** A Housekeeping whose release only counts. */
+/** A Housekeeping whose release and collection only count, over a heap the test sets. */
 const counting = Effect.gen(function* () {
   let released = 0
+  let collected = 0
+  let heap = 20 * 2 ** 20
   const housekeeping = yield* Housekeeping.make(
     Effect.sync(() => {
       released++
     }),
+    Effect.sync(() => {
+      collected++
+    }),
+    () => heap,
   )
-  return { housekeeping, released: () => released }
+  const setHeap = (mib: number) => {
+    heap = mib * 2 ** 20
+  }
+  return { housekeeping, released: () => released, collected: () => collected, setHeap }
 })
 
 describe("Housekeeping", () => {
@@ -58,6 +69,37 @@ describe("Housekeeping", () => {
       assert.strictEqual(released(), 2)
     }),
   )
+
+  it.effect(
+    "collects when a busy period's heap has grown by collectAfterGrowth over its least, then measures again",
+    () =>
+      Effect.gen(function* () {
+        const { housekeeping, collected, setHeap } = yield* counting
+        const grow = collectAfterGrowth / 2 ** 20
+        // Below the least seen plus the growth: nothing, however many calls.
+        setHeap(18)
+        yield* housekeeping.worked
+        for (let i = 0; i < 100; i++) {
+          setHeap(18 + (i % 5))
+          yield* housekeeping.worked
+        }
+        assert.strictEqual(collected(), 0)
+        setHeap(18 + grow)
+        yield* housekeeping.worked
+        assert.strictEqual(collected(), 1)
+        // The next call starts the measure again from the heap it finds.
+        setHeap(30)
+        yield* housekeeping.worked
+        setHeap(30 + grow - 1)
+        yield* housekeeping.worked
+        assert.strictEqual(collected(), 1)
+        setHeap(30 + grow)
+        yield* housekeeping.worked
+        assert.strictEqual(collected(), 2)
+      }),
+  )
+
+  it.effect("collecting runs without --expose-gc (vitest)", () => collectGarbage)
 
   it.effect("releasing runs without --expose-gc (vitest) and says so at debug", () =>
     releaseMemory(Result.getOrUndefined(loadMemoryAddon())),
