@@ -3,7 +3,7 @@
  * order they start. Real implementations by default; `overrides` lets the demo run
  * without mount privileges and tests swap a part.
  */
-import { Layer } from "effect"
+import { Layer, References } from "effect"
 import { Config, type DriverConfig } from "./config.js"
 import { CsiServer } from "./csi/server.js"
 import { CertificateRequests } from "./kube/certificate-requests.js"
@@ -45,5 +45,7 @@ export const driverLayer = (config: DriverConfig, overrides: Overrides = {}) => 
     Layer.provide(services),
     Layer.provide(base),
     Layer.provide(loggingLayer(config)),
+    // Nothing reads spans (no tracer is exported): Effect.fn's calls then make no-op ones.
+    Layer.provide(Layer.succeed(References.TracerEnabled, false)),
   )
 }
