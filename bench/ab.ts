@@ -160,6 +160,17 @@ export const ab = async (): Promise<Table> => {
         value: ratio(a.unpublishCpu, b.unpublishCpu),
       },
       {
+        name: "B / A of (driver CPU / sandbox+kubelet CPU) per publish, per round: load-normalised",
+        value: median(
+          b.publishCpu.map(
+            (value, i) =>
+              value /
+              (b.benchCpu[i] ?? Number.NaN) /
+              ((a.publishCpu[i] ?? Number.NaN) / (a.benchCpu[i] ?? Number.NaN)),
+          ),
+        ),
+      },
+      {
         name: "B / A publish p50",
         value: summarize(b.latencies).p50 / summarize(a.latencies).p50,
       },
