@@ -1,7 +1,7 @@
 /**
  * Entry of `npm run bench`: runs every benchmark group against the built driver and
  * prints a table per group. `node bench/run.ts latency burst` runs only the named
- * groups (latency, burst, recovery, footprint, heap). A report, not a gate: it always
+ * groups (latency, burst, recovery, footprint, heap; `ab` compares two builds, see bench/ab.ts). A report, not a gate: it always
  * exits 0. BENCH_DRIVER_NODE_OPTIONS is handed to the driver processes only, e.g.
  * `--cpu-prof --cpu-prof-dir=/tmp/prof` to profile the driver and not the bench.
  * BENCH_RELEASE_WAIT_MS shortens footprint's minute of waiting after unpublishing;

@@ -4,6 +4,7 @@
  * namespace); without it, says so and returns.
  */
 import { canMount, mainJs } from "../test/support/driver-process.js"
+import { ab } from "./ab.js"
 import { badInput } from "./bad-input.js"
 import { burst } from "./burst.js"
 import { footprint } from "./footprint.js"
@@ -12,7 +13,12 @@ import { latency } from "./latency.js"
 import { recovery } from "./recovery.js"
 import { failures, load, machine, render, type Table } from "./report.js"
 
-const groups: ReadonlyArray<{ name: string; run: () => Promise<Table | ReadonlyArray<Table>> }> = [
+const groups: ReadonlyArray<{
+  name: string
+  run: () => Promise<Table | ReadonlyArray<Table>>
+  /** Not part of a full run: only when named (it needs a second build to compare with). */
+  named?: boolean
+}> = [
   { name: "latency", run: latency },
   { name: "burst", run: burst },
   { name: "recovery", run: recovery },
@@ -23,6 +29,7 @@ const groups: ReadonlyArray<{ name: string; run: () => Promise<Table | ReadonlyA
   },
   { name: "footprint", run: footprint },
   { name: "heap", run: heap },
+  { name: "ab", run: ab, named: true },
 ]
 
 export const runBenchmarks = async (only: ReadonlyArray<string>): Promise<void> => {
@@ -32,7 +39,10 @@ export const runBenchmarks = async (only: ReadonlyArray<string>): Promise<void> 
     )
     return
   }
-  const selected = only.length === 0 ? groups : groups.filter((group) => only.includes(group.name))
+  const selected =
+    only.length === 0
+      ? groups.filter((group) => group.named !== true)
+      : groups.filter((group) => only.includes(group.name))
   console.log(`Machine: ${machine()}; ${load()}`)
   console.log(`Driver: ${mainJs}\n`)
   const started = performance.now()

@@ -5,6 +5,11 @@
  * tmpfs back from a pod's target, the data root's tmpfs, and unmounts. Each call returns a Promise; a failure rejects with an Error
  * carrying `errno` (the positive number) and `syscall` (the step that failed).
  * Paths arrive canonical from the caller; nothing here resolves or checks them.
+ *
+ * statMount answers the Mounter's usual question (is the target a mount point, and is
+ * what is mounted there the volume's own directory?) from statx(2), so the common cases
+ * (a fresh target; the target holding the volume's bind) need no read of
+ * /proc/self/mountinfo, whose text the kernel builds for every mount of the namespace.
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -12,18 +17,34 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <fcntl.h>
 #include <sys/mount.h>
+#include <sys/stat.h>
 #include <sys/statvfs.h>
+#include <sys/vfs.h>
+
+/* Older kernel headers lack these (Linux 5.8); the kernel leaves them out of the answer's masks when it does not know them. */
+#ifndef STATX_MNT_ID
+#define STATX_MNT_ID 0x00001000U
+#endif
+#ifndef STATX_ATTR_MOUNT_ROOT
+#define STATX_ATTR_MOUNT_ROOT 0x00002000
+#endif
+#define TMPFS_MAGIC_NUMBER 0x01021994
+
+/* statMount's answers; keep in step with src/volume/mount-syscalls.ts. */
+enum { NOT_MOUNTED = 0, BIND_OF_SOURCE = 1, MOUNTED = 2, UNKNOWN = 3 };
 
 #define MAX_PATH 4096
 
-typedef enum { BIND_READ_ONLY, BIND_WRITABLE, TMPFS, UNMOUNT } Operation;
+typedef enum { BIND_READ_ONLY, BIND_WRITABLE, TMPFS, UNMOUNT, STAT_MOUNT } Operation;
 
 typedef struct {
   Operation operation;
   char source[MAX_PATH];
   char target[MAX_PATH];
   char options[256];
+  int result;          /* STAT_MOUNT's answer */
   int error;           /* errno of the failed step, 0 on success */
   const char *syscall; /* the failed step */
   napi_deferred deferred;
@@ -49,6 +70,52 @@ static unsigned long kept_flags(const char *target) {
   if (fs.f_flag & ST_NOSYMFOLLOW) flags |= MS_NOSYMFOLLOW;
 #endif
   return flags;
+}
+
+/* 1 when `target` is the root of a mount, 0 when not, -1 when statx cannot tell; `at` gets its statx. */
+static int is_mount_root(const char *target, struct statx *at) {
+  if (statx(AT_FDCWD, target, AT_SYMLINK_NOFOLLOW, STATX_BASIC_STATS | STATX_MNT_ID, at) != 0) {
+    /* A missing path is no mount point, as mountinfo would say. */
+    return errno == ENOENT || errno == ENOTDIR ? 0 : -1;
+  }
+  if (at->stx_attributes_mask & STATX_ATTR_MOUNT_ROOT) return (at->stx_attributes & STATX_ATTR_MOUNT_ROOT) != 0;
+  /* A kernel without the attribute: compare with the parent directory's mount. */
+  char parent[MAX_PATH];
+  snprintf(parent, sizeof parent, "%s", target);
+  char *slash = strrchr(parent, '/');
+  if (slash == NULL) return -1;
+  if (slash == parent) {
+    if (slash[1] == '\0') return 1; /* "/" */
+    slash[1] = '\0';
+  } else {
+    *slash = '\0';
+  }
+  struct statx up;
+  if (statx(AT_FDCWD, parent, 0, STATX_BASIC_STATS | STATX_MNT_ID, &up) != 0) return -1;
+  if ((at->stx_mask & STATX_MNT_ID) && (up.stx_mask & STATX_MNT_ID)) return at->stx_mnt_id != up.stx_mnt_id;
+  /* Another device is another mount; the same device may still be a bind. */
+  if (at->stx_dev_major != up.stx_dev_major || at->stx_dev_minor != up.stx_dev_minor) return 1;
+  return -1;
+}
+
+/*
+ * What is mounted on top at `target`: nothing; a tmpfs showing `source`'s own directory
+ * (the same device and inode: a bind of it); something else; or UNKNOWN, for the caller
+ * to read mountinfo. `source` may be empty: then a mount point is MOUNTED.
+ */
+static int stat_mount(const char *target, const char *source) {
+  struct statx at;
+  int root = is_mount_root(target, &at);
+  if (root < 0) return UNKNOWN;
+  if (root == 0) return NOT_MOUNTED;
+  if (source[0] == '\0') return MOUNTED;
+  struct statx of;
+  if (statx(AT_FDCWD, source, 0, STATX_BASIC_STATS, &of) != 0) return MOUNTED;
+  if (at.stx_ino != of.stx_ino || at.stx_dev_major != of.stx_dev_major || at.stx_dev_minor != of.stx_dev_minor)
+    return MOUNTED;
+  struct statfs fs;
+  if (statfs(target, &fs) != 0) return UNKNOWN;
+  return fs.f_type == TMPFS_MAGIC_NUMBER ? BIND_OF_SOURCE : MOUNTED;
 }
 
 static void fail(Call *call, const char *syscall) {
@@ -95,6 +162,9 @@ static void execute(napi_env env, void *data) {
     case UNMOUNT:
       if (umount2(call->target, 0) != 0) fail(call, "umount");
       return;
+    case STAT_MOUNT:
+      call->result = stat_mount(call->target, call->source);
+      return;
   }
 }
 
@@ -105,9 +175,10 @@ static void complete(napi_env env, napi_status status, void *data) {
     call->syscall = "cancelled";
   }
   if (call->error == 0) {
-    napi_value undefined;
-    napi_get_undefined(env, &undefined);
-    napi_resolve_deferred(env, call->deferred, undefined);
+    napi_value value;
+    if (call->operation == STAT_MOUNT) napi_create_int32(env, call->result, &value);
+    else napi_get_undefined(env, &value);
+    napi_resolve_deferred(env, call->deferred, value);
   } else {
     napi_value message, error, number, syscall;
     napi_create_string_utf8(env, strerror(call->error), NAPI_AUTO_LENGTH, &message);
@@ -153,6 +224,10 @@ static napi_value start(napi_env env, napi_callback_info info, Operation operati
       ok = string_argument(env, argv, argc, 0, call->source, sizeof call->source) &&
            string_argument(env, argv, argc, 1, call->target, sizeof call->target);
       break;
+    case STAT_MOUNT:
+      ok = string_argument(env, argv, argc, 0, call->target, sizeof call->target) &&
+           string_argument(env, argv, argc, 1, call->source, sizeof call->source);
+      break;
     case TMPFS:
       ok = string_argument(env, argv, argc, 0, call->target, sizeof call->target) &&
            string_argument(env, argv, argc, 1, call->options, sizeof call->options);
@@ -194,6 +269,7 @@ static napi_value bind_writable(napi_env env, napi_callback_info info) {
 }
 static napi_value mount_tmpfs(napi_env env, napi_callback_info info) { return start(env, info, TMPFS); }
 static napi_value unmount(napi_env env, napi_callback_info info) { return start(env, info, UNMOUNT); }
+static napi_value stat_mount_call(napi_env env, napi_callback_info info) { return start(env, info, STAT_MOUNT); }
 
 NAPI_MODULE_INIT() {
   napi_property_descriptor functions[] = {
@@ -201,6 +277,7 @@ NAPI_MODULE_INIT() {
       {"bindWritable", NULL, bind_writable, NULL, NULL, NULL, napi_default, NULL},
       {"mountTmpfs", NULL, mount_tmpfs, NULL, NULL, NULL, napi_default, NULL},
       {"unmount", NULL, unmount, NULL, NULL, NULL, napi_default, NULL},
+      {"statMount", NULL, stat_mount_call, NULL, NULL, NULL, napi_default, NULL},
   };
   napi_define_properties(env, exports, sizeof functions / sizeof functions[0], functions);
   return exports;

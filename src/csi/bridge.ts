@@ -7,7 +7,7 @@
  * sidecar's Probe comes every few seconds), at info or error for one that did not.
  */
 import type * as grpc from "@grpc/grpc-js"
-import { type Cause, Effect, Exit, type Fiber } from "effect"
+import { type Cause, Effect, Exit, type Fiber, LogLevel } from "effect"
 import { callDuration, callsTotal } from "../observability/metrics.js"
 import { type CallStatus, toStatus } from "./status.js"
 
@@ -33,15 +33,20 @@ const logCall = (
   status: CallStatus,
   millis: number,
   cause: Cause.Cause<unknown> | undefined,
-) => {
-  const annotations = { method, code: status.name, durationMs: Math.round(millis) }
-  const line =
-    status.name === "OK"
-      ? Effect.logDebug("gRPC call")
-      : status.defect
+): Effect.Effect<void> => {
+  const annotated = (line: Effect.Effect<void>) =>
+    Effect.annotateLogs(line, { method, code: status.name, durationMs: Math.round(millis) })
+  if (status.name !== "OK") {
+    return annotated(
+      status.defect
         ? Effect.logError("gRPC call failed with a defect", cause)
-        : Effect.logInfo(`gRPC call: ${status.details}`)
-  return line.pipe(Effect.annotateLogs(annotations))
+        : Effect.logInfo(`gRPC call: ${status.details}`),
+    )
+  }
+  // A call that succeeded logs at debug: at the usual info level, nothing to annotate or write.
+  return Effect.flatMap(LogLevel.isEnabled("Debug"), (enabled) =>
+    enabled ? annotated(Effect.logDebug("gRPC call")) : Effect.void,
+  )
 }
 
 /** Adapts a program to grpc-js's unary handler shape; `after` runs once the call is answered and logged. */
@@ -57,20 +62,18 @@ export const unary =
     const context: CallContext = { method, deadline: deadlineOf(call) }
     let answered = false
     const fiber = run(
-      Effect.gen(function* () {
-        const exit = yield* Effect.exit(program(call.request, context))
+      Effect.flatMap(Effect.exit(program(call.request, context)), (exit) => {
         const status = toStatus(exit)
         const millis = performance.now() - started
         // Answer first: the log line and the metrics are not part of the caller's wait.
-        yield* Effect.sync(() => {
-          answered = true
-          if (Exit.isSuccess(exit)) callback(null, exit.value)
-          else callback({ code: status.code, details: status.details })
-        })
-        yield* logCall(method, status, millis, Exit.isFailure(exit) ? exit.cause : undefined)
-        yield* callsTotal(method, status.name)
-        yield* callDuration(method, millis)
-        yield* after
+        answered = true
+        if (Exit.isSuccess(exit)) callback(null, exit.value)
+        else callback({ code: status.code, details: status.details })
+        return logCall(method, status, millis, Exit.isFailure(exit) ? exit.cause : undefined).pipe(
+          Effect.andThen(callsTotal(method, status.name)),
+          Effect.andThen(callDuration(method, millis)),
+          Effect.andThen(after),
+        )
       }),
     )
     const stopOnCancel = () => fiber.interruptUnsafe()

@@ -72,11 +72,7 @@ export class CertificateRequests extends Context.Service<
         const body = requestBody(config.nodeId, input)
         yield* kube
           .call("create", `CertificateRequest ${input.pod.namespace}/${input.name}`, () =>
-            clients.customObjects.createNamespacedCustomObject({
-              ...group,
-              namespace: input.pod.namespace,
-              body,
-            }),
+            clients.requests.send("POST", collectionPath(input.pod.namespace), body),
           )
           .pipe(
             // A retry after a lost response finds its own request already there.
@@ -91,7 +87,10 @@ export class CertificateRequests extends Context.Service<
       const remove = (request: RequestName) =>
         kube
           .call("delete", `CertificateRequest ${request.namespace}/${request.name}`, () =>
-            kube.driver.customObjects.deleteNamespacedCustomObject({ ...group, ...request }),
+            kube.driver.requests.send(
+              "DELETE",
+              `${collectionPath(request.namespace)}/${encodeURIComponent(request.name)}`,
+            ),
           )
           .pipe(
             Effect.catchIf(
@@ -133,6 +132,10 @@ export class CertificateRequests extends Context.Service<
     }),
   )
 }
+
+/** Where a namespace's CertificateRequests are created (and, with `/<name>`, deleted). */
+const collectionPath = (namespace: string) =>
+  `/apis/cert-manager.io/v1/namespaces/${encodeURIComponent(namespace)}/certificaterequests`
 
 const requestBody = (nodeId: string, input: SubmitInput) => ({
   apiVersion: "cert-manager.io/v1",

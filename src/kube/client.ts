@@ -3,7 +3,10 @@
  * (`--kubeconfig`, else $KUBECONFIG / ~/.kube/config, else in-cluster), applies the
  * client-side rate limit to every request, turns failures into errors by what their
  * status means (`KubeApiFailure`), and keeps one client per pod service-account
- * token for `--use-token-request`.
+ * token for `--use-token-request`. The calls a publish makes (create and delete a
+ * CertificateRequest) go straight through the connection pool (`ApiRequests`): the
+ * generated API's serializer, middleware and fetch streams cost more CPU than the
+ * rest of the call, for a body we build ourselves and an answer we do not read.
  */
 import { createHash } from "node:crypto"
 import { STATUS_CODES } from "node:http"
@@ -13,10 +16,10 @@ import {
   CoreV1Api,
   CustomObjectsApi,
   KubeConfig,
-  type RequestContext,
+  RequestContext,
 } from "@kubernetes/client-node"
 import { Context, Effect, Layer, Predicate, Redacted, Schema } from "effect"
-import { Agent } from "undici"
+import { Agent, getGlobalDispatcher } from "undici"
 import { Config } from "../config.js"
 import { apiRequest } from "../observability/metrics.js"
 import { apiFailureOf, type KubeApiFailure } from "./errors.js"
@@ -34,6 +37,18 @@ export class KubeConfigError extends Schema.TaggedError<KubeConfigError>()("Kube
 export interface Clients {
   readonly customObjects: CustomObjectsApi
   readonly core: CoreV1Api
+  readonly requests: ApiRequests
+}
+
+/** Plain requests with the kubeconfig's identity, over the same connections as the generated API's. */
+export interface ApiRequests {
+  /**
+   * Sends `body` as JSON to `path` (below the cluster's server URL); resolves once the
+   * answer is a success, whose body is not read. Rejects with client-node's
+   * ApiException (status code and body) for an error status, and with the transport's
+   * error when no answer came, as the generated API does.
+   */
+  readonly send: (method: "POST" | "DELETE", path: string, body?: unknown) => Promise<void>
 }
 
 const StatusBody = Schema.fromJsonString(
@@ -139,6 +154,36 @@ class PooledKubeConfig extends KubeConfig {
   }
 }
 
+const makeApiRequests = (kc: KubeConfig, timeoutMs: number): ApiRequests => ({
+  send: async (method, path, body) => {
+    const context = new RequestContext(`${kc.getCurrentCluster()?.server ?? ""}${path}`, method)
+    // What the generated API does per call: the identity's headers, and its pool (PooledKubeConfig's).
+    await kc.applySecurityAuthentication(context)
+    const url = new URL(context.getUrl())
+    const response = await (context.getDispatcher() ?? getGlobalDispatcher()).request({
+      origin: url.origin,
+      path: `${url.pathname}${url.search}`,
+      method,
+      headers: {
+        ...context.getHeaders(),
+        accept: "application/json",
+        ...(body === undefined ? {} : { "content-type": "application/json" }),
+      },
+      body: body === undefined ? null : JSON.stringify(body),
+      headersTimeout: timeoutMs,
+      bodyTimeout: timeoutMs,
+    })
+    if (response.statusCode < 400) return response.body.dump()
+    const text = await response.body.text()
+    const headers: Record<string, string> = {}
+    for (const [name, value] of Object.entries(response.headers)) {
+      if (value !== undefined) headers[name] = String(value)
+    }
+    // The thin adapter's one throw: the generated API's own error, which apiErrorOf reads.
+    throw new ApiException(response.statusCode, `HTTP-Code: ${response.statusCode}`, text, headers)
+  },
+})
+
 const loadKubeConfig = (path: string | undefined) =>
   Effect.try({
     try: () => {
@@ -169,7 +214,11 @@ export class KubeClient extends Context.Service<
     ) => Effect.Effect<A, KubeApiFailure>
   }
 >()("csi/KubeClient") {
-  static readonly fromKubeConfig = (kubeConfig: KubeConfig) =>
+  /** `requestTimeoutMs` bounds the plain requests (tests shorten it; the pool's own stays). */
+  static readonly fromKubeConfig = (
+    kubeConfig: KubeConfig,
+    options: { readonly requestTimeoutMs?: number } = {},
+  ) =>
     Layer.effect(
       KubeClient,
       Effect.gen(function* () {
@@ -178,6 +227,7 @@ export class KubeClient extends Context.Service<
         const clientsOf = (kc: KubeConfig): Clients => ({
           customObjects: kc.makeApiClient(CustomObjectsApi),
           core: kc.makeApiClient(CoreV1Api),
+          requests: makeApiRequests(kc, options.requestTimeoutMs ?? requestTimeoutMs),
         })
         const byToken = new Map<string, Clients>()
         const forToken = (token: Redacted.Redacted<string>): Clients => {

@@ -2,28 +2,53 @@
  * The driver's Prometheus metrics, named `certmanager_csi_*` like csi-lib's. Every
  * metric is defined here, once; call sites use the small functions below. No label
  * takes values that grow with the number of volumes or pods.
+ *
+ * A labelled metric is one Metric per label set, made the first time that set is seen
+ * and kept: `Metric.withAttributes` per update would wrap the metric and work out its
+ * series key (a sorted JSON of the labels) again on every gRPC call and API request.
  */
 import { Effect, Metric } from "effect"
 
 const secondsBuckets = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120]
 
-const grpcCalls = Metric.counter("certmanager_csi_grpc_requests_total", {
-  description: "gRPC calls served, by method and status code.",
-  incremental: true,
-})
-const grpcDuration = Metric.histogram("certmanager_csi_grpc_request_duration_seconds", {
-  description: "gRPC call latency, by method.",
-  boundaries: secondsBuckets,
-})
-const issueRequests = Metric.counter("certmanager_csi_issue_requests_total", {
-  description:
-    "Issuance attempts (first issuance and renewals), by outcome: issued, denied, failed, timeout, api-error, rejected, unauthorized, error.",
-  incremental: true,
-})
-const issuanceDuration = Metric.histogram("certmanager_csi_issuance_duration_seconds", {
-  description: "Time from starting an issuance to writing the certificate, by kind (first, renewal).",
-  boundaries: secondsBuckets,
-})
+/** More label sets than any metric here can have; past it, a set's metric is made per update, not kept. */
+const maxSeries = 256
+
+/** The metric of each label set, made once by `make`; the labels are given in one fixed order per family. */
+const family = <M>(make: (attributes: Readonly<Record<string, string>>) => M) => {
+  const made = new Map<string, M>()
+  return (attributes: Readonly<Record<string, string>>): M => {
+    const key = Object.values(attributes).join("\u0000")
+    const known = made.get(key)
+    if (known !== undefined) return known
+    const metric = make(attributes)
+    if (made.size < maxSeries) made.set(key, metric)
+    return metric
+  }
+}
+
+const counterFamily = (name: string, description: string) =>
+  family((attributes) => Metric.counter(name, { description, incremental: true, attributes }))
+
+const histogramFamily = (name: string, description: string) =>
+  family((attributes) => Metric.histogram(name, { description, boundaries: secondsBuckets, attributes }))
+
+const grpcCalls = counterFamily(
+  "certmanager_csi_grpc_requests_total",
+  "gRPC calls served, by method and status code.",
+)
+const grpcDuration = histogramFamily(
+  "certmanager_csi_grpc_request_duration_seconds",
+  "gRPC call latency, by method.",
+)
+const issueRequests = counterFamily(
+  "certmanager_csi_issue_requests_total",
+  "Issuance attempts (first issuance and renewals), by outcome: issued, denied, failed, timeout, api-error, rejected, unauthorized, error.",
+)
+const issuanceDuration = histogramFamily(
+  "certmanager_csi_issuance_duration_seconds",
+  "Time from starting an issuance to writing the certificate, by kind (first, renewal).",
+)
 const renewals = Metric.counter("certmanager_csi_renewals_total", {
   description: "Certificates renewed in place.",
   incremental: true,
@@ -32,14 +57,14 @@ const renewalFailures = Metric.counter("certmanager_csi_renewal_failures_total",
   description: "Renewal attempts that failed (each is retried with backoff).",
   incremental: true,
 })
-const apiRequests = Metric.counter("certmanager_csi_kube_api_requests_total", {
-  description: "Kubernetes API requests, by verb and HTTP status code (0 when no response arrived).",
-  incremental: true,
-})
-const watchRestarts = Metric.counter("certmanager_csi_watch_restarts_total", {
-  description: "Times a shared watch (CertificateRequests, pods) was re-opened or re-listed, by resource.",
-  incremental: true,
-})
+const apiRequests = counterFamily(
+  "certmanager_csi_kube_api_requests_total",
+  "Kubernetes API requests, by verb and HTTP status code (0 when no response arrived).",
+)
+const watchRestarts = counterFamily(
+  "certmanager_csi_watch_restarts_total",
+  "Times a shared watch (CertificateRequests, pods) was re-opened or re-listed, by resource.",
+)
 const managedVolumes = Metric.gauge("certmanager_csi_managed_volumes", {
   description: "Volumes this driver manages.",
 })
@@ -63,10 +88,10 @@ const startTime = Metric.gauge("process_start_time_seconds", {
 const processStarted = (Date.now() - performance.now()) / 1000
 
 export const callsTotal = (method: string, code: string): Effect.Effect<void> =>
-  Metric.update(Metric.withAttributes(grpcCalls, { method, code }), 1)
+  Metric.update(grpcCalls({ method, code }), 1)
 
 export const callDuration = (method: string, millis: number): Effect.Effect<void> =>
-  Metric.update(Metric.withAttributes(grpcDuration, { method }), millis / 1000)
+  Metric.update(grpcDuration({ method }), millis / 1000)
 
 /**
  * `api-error` is an API that was unavailable (retried); `rejected`, a request the API
@@ -105,19 +130,19 @@ export const outcomeOfError = (tag: string): IssueOutcome => {
 }
 
 export const issueAttempt = (outcome: IssueOutcome): Effect.Effect<void> =>
-  Metric.update(Metric.withAttributes(issueRequests, { outcome }), 1)
+  Metric.update(issueRequests({ outcome }), 1)
 
 export const issuanceTook = (kind: "first" | "renewal", millis: number): Effect.Effect<void> =>
-  Metric.update(Metric.withAttributes(issuanceDuration, { kind }), millis / 1000)
+  Metric.update(issuanceDuration({ kind }), millis / 1000)
 
 export const renewed: Effect.Effect<void> = Metric.update(renewals, 1)
 export const renewalFailed: Effect.Effect<void> = Metric.update(renewalFailures, 1)
 
 export const apiRequest = (verb: string, status: number): Effect.Effect<void> =>
-  Metric.update(Metric.withAttributes(apiRequests, { verb, code: String(status) }), 1)
+  Metric.update(apiRequests({ verb, code: String(status) }), 1)
 
 export const watchRestarted = (resource: string): Effect.Effect<void> =>
-  Metric.update(Metric.withAttributes(watchRestarts, { resource }), 1)
+  Metric.update(watchRestarts({ resource }), 1)
 
 export interface VolumeSummary {
   readonly volumes: number

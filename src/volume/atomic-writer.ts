@@ -9,18 +9,57 @@
  * a memory operation of a few µs, while the `fs/promises` form costs about ten times that in
  * CPU for the thread-pool round trip; the event loop is never blocked for long. For the same
  * reason nothing is fsynced: a tmpfs has no backing store, and atomicity comes from rename.
+ * A whole write is one synchronous sequence of named steps run inside one Effect (`runSteps`),
+ * not an Effect per call: on the publish path the fibers' bookkeeping cost more than the calls.
  */
 import * as fs from "node:fs"
 import * as path from "node:path"
 import { Clock, Effect, Option } from "effect"
 import { reasonOf, StorageError } from "./errors.js"
 
-/** Runs synchronous `node:fs` calls; a thrown error becomes a StorageError naming the operation and path. */
-export const tryFs = <A>(operation: string, target: string, run: () => A): Effect.Effect<A, StorageError> =>
+/** A failed step of a synchronous sequence: what it was doing, on which path, and why. */
+class StepFailure {
+  readonly operation: string
+  readonly target: string
+  readonly cause: unknown
+  constructor(operation: string, target: string, cause: unknown) {
+    this.operation = operation
+    this.target = target
+    this.cause = cause
+  }
+}
+
+const storageErrorOf = (failure: StepFailure) =>
+  new StorageError({ operation: failure.operation, path: failure.target, reason: reasonOf(failure.cause) })
+
+/**
+ * One named step of a sequence run by `runSteps`: a thrown error becomes the StorageError
+ * naming `operation` and `target` (the first failing step's, when steps nest).
+ */
+export const step = <A>(operation: string, target: string, run: () => A): A => {
+  try {
+    return run()
+  } catch (cause) {
+    // The adapter's one throw: carries the step's name out to runSteps.
+    throw cause instanceof StepFailure ? cause : new StepFailure(operation, target, cause)
+  }
+}
+
+/** Runs a synchronous sequence of `step`s as one Effect; a failed step is its StorageError. */
+export const runSteps = <A>(
+  operation: string,
+  target: string,
+  run: () => A,
+): Effect.Effect<A, StorageError> =>
   Effect.try({
     try: run,
-    catch: (cause) => new StorageError({ operation, path: target, reason: reasonOf(cause) }),
+    catch: (cause) =>
+      storageErrorOf(cause instanceof StepFailure ? cause : new StepFailure(operation, target, cause)),
   })
+
+/** Runs synchronous `node:fs` calls; a thrown error becomes a StorageError naming the operation and path. */
+export const tryFs = <A>(operation: string, target: string, run: () => A): Effect.Effect<A, StorageError> =>
+  runSteps(operation, target, run)
 
 const isMissing = (cause: unknown): boolean => (cause as NodeJS.ErrnoException | undefined)?.code === "ENOENT"
 
@@ -31,6 +70,17 @@ const isMissing = (cause: unknown): boolean => (cause as NodeJS.ErrnoException |
  */
 const exists = (target: string): boolean => fs.lstatSync(target, { throwIfNoEntry: false }) !== undefined
 
+/** `run`'s result, or undefined when `target` is missing (looked up first; ENOENT from `run` too). */
+export const ifExists = <A>(target: string, run: () => A): A | undefined => {
+  if (!exists(target)) return undefined
+  try {
+    return run()
+  } catch (cause) {
+    if (isMissing(cause)) return undefined
+    throw cause
+  }
+}
+
 /**
  * Like `tryFs` on `target`, but a missing `target` is `none` rather than an error: looked
  * up first, and ENOENT from `run` (removed meanwhile, or a dangling link) is `none` too.
@@ -40,19 +90,11 @@ export const tryFsIfExists = <A>(
   target: string,
   run: () => A,
 ): Effect.Effect<Option.Option<A>, StorageError> =>
-  tryFs(operation, target, () => {
-    if (!exists(target)) return Option.none<A>()
-    try {
-      return Option.some(run())
-    } catch (cause) {
-      if (isMissing(cause)) return Option.none<A>()
-      throw cause
-    }
-  })
+  tryFs(operation, target, () => Option.fromUndefinedOr(ifExists(target, run)))
 
-/** mkdir (not recursive: the parent must exist), leaving an existing directory as it is. */
-export const mkdirIfMissing = (target: string, mode: number): Effect.Effect<void, StorageError> =>
-  tryFs("mkdir", target, () => {
+/** mkdir (not recursive: the parent must exist), leaving an existing directory as it is; a step. */
+export const makeDirIfMissing = (target: string, mode: number): void =>
+  step("mkdir", target, () => {
     if (exists(target)) return
     try {
       fs.mkdirSync(target, { mode })
@@ -60,6 +102,10 @@ export const mkdirIfMissing = (target: string, mode: number): Effect.Effect<void
       if ((cause as NodeJS.ErrnoException | undefined)?.code !== "EEXIST") throw cause
     }
   })
+
+/** mkdir (not recursive: the parent must exist), leaving an existing directory as it is. */
+export const mkdirIfMissing = (target: string, mode: number): Effect.Effect<void, StorageError> =>
+  runSteps("mkdir", target, () => makeDirIfMissing(target, mode))
 
 /**
  * Creates `target` exclusively ('wx') with `data`, `mode` and, when given, group `group`;
@@ -125,29 +171,41 @@ const validateFiles = (
   return Effect.void
 }
 
+/** `removeTree` as steps, for a sequence of its own. */
+const removeTreeSteps = (target: string): void => {
+  const stat = step("remove", target, () => fs.lstatSync(target, { throwIfNoEntry: false }))
+  if (stat === undefined) return
+  if (stat.isDirectory()) {
+    step("remove", target, () => fs.chmodSync(target, 0o700))
+    const entries = step("remove", target, () => fs.readdirSync(target, { withFileTypes: true }))
+    for (const entry of entries) {
+      if (entry.isDirectory()) removeTreeSteps(path.join(target, entry.name))
+    }
+  }
+  step("remove", target, () => fs.rmSync(target, { recursive: true, force: true }))
+}
+
 /**
  * Removes a directory tree the writer made read-only (0550/0440): the owner gets write
  * permission back on every directory first, since only root may unlink entries without it.
  */
 export const removeTree = (target: string): Effect.Effect<void, StorageError> =>
-  Effect.gen(function* () {
-    const stat = yield* tryFs("remove", target, () => fs.lstatSync(target, { throwIfNoEntry: false }))
-    if (stat === undefined) return
-    if (stat.isDirectory()) {
-      yield* tryFs("remove", target, () => fs.chmodSync(target, 0o700))
-      const entries = yield* tryFs("remove", target, () => fs.readdirSync(target, { withFileTypes: true }))
-      for (const entry of entries) {
-        if (entry.isDirectory()) yield* removeTree(path.join(target, entry.name))
-      }
-    }
-    yield* tryFs("remove", target, () => fs.rmSync(target, { recursive: true, force: true }))
-  })
+  runSteps("remove", target, () => removeTreeSteps(target))
+
+/** Runs `run`, ignoring what it throws: clean-up after a failure that is being reported already. */
+const bestEffort = (run: () => void): void => {
+  try {
+    run()
+  } catch {
+    // the first failure is the one reported
+  }
+}
 
 /** Makes `dataDir/name` a symlink to `..data/name`, replacing anything else there atomically. */
-const ensureVisibleLink = (dataDir: string, name: string) => {
+const ensureVisibleLink = (dataDir: string, name: string): void => {
   const visible = path.join(dataDir, name)
   const wanted = path.join(dataLink, name)
-  return tryFs("link", visible, () => {
+  step("link", visible, () => {
     const stat = fs.lstatSync(visible, { throwIfNoEntry: false })
     if (stat === undefined) return fs.symlinkSync(wanted, visible)
     if (stat.isSymbolicLink() && fs.readlinkSync(visible) === wanted) return
@@ -166,60 +224,85 @@ const removeStale = (
   dataDir: string,
   keepNames: ReadonlySet<string>,
   keepGenerations: ReadonlyArray<string>,
-) =>
-  Effect.gen(function* () {
-    const entries = yield* tryFs("list", dataDir, () => fs.readdirSync(dataDir, { withFileTypes: true }))
-    for (const entry of entries) {
-      const target = path.join(dataDir, entry.name)
-      if (entry.isSymbolicLink() && !entry.name.startsWith("..") && !keepNames.has(entry.name)) {
-        yield* tryFsIfExists("unlink", target, () => fs.unlinkSync(target))
-      } else if (
-        entry.isDirectory() &&
-        generationPattern.test(entry.name) &&
-        !keepGenerations.includes(entry.name)
-      ) {
-        yield* removeTree(target)
-      }
+): void => {
+  const entries = step("list", dataDir, () => fs.readdirSync(dataDir, { withFileTypes: true }))
+  for (const entry of entries) {
+    const target = path.join(dataDir, entry.name)
+    if (entry.isSymbolicLink() && !entry.name.startsWith("..") && !keepNames.has(entry.name)) {
+      step("unlink", target, () => ifExists(target, () => fs.unlinkSync(target)))
+    } else if (
+      entry.isDirectory() &&
+      generationPattern.test(entry.name) &&
+      !keepGenerations.includes(entry.name)
+    ) {
+      removeTreeSteps(target)
     }
-  })
-
-/** data/ is 0550 (group = `group` when given) whenever no write is in progress. */
-const sealDataDir = (dataDir: string, group: number | undefined) => {
-  const chmod = tryFs("chmod", dataDir, () => fs.chmodSync(dataDir, dataDirMode))
-  return group === undefined
-    ? chmod
-    : Effect.andThen(
-        tryFs("chown", dataDir, () => fs.chownSync(dataDir, -1, group)),
-        chmod,
-      )
+  }
 }
 
-const writeGeneration = (dataDir: string, files: ReadonlyArray<FileToWrite>, group: number | undefined) =>
-  Effect.gen(function* () {
-    const now = yield* Clock.currentTimeMillis
-    const generationDir = yield* tryFs("mkdir", dataDir, () =>
-      fs.mkdtempSync(path.join(dataDir, generationPrefix(now))),
-    )
-    yield* Effect.gen(function* () {
-      for (const file of files) {
-        const target = path.join(generationDir, file.name)
-        yield* tryFs("write", target, () => writeNewFile(target, file.data, fileMode, group))
-      }
-      if (group !== undefined)
-        yield* tryFs("chown", generationDir, () => fs.chownSync(generationDir, -1, group))
-      yield* tryFs("chmod", generationDir, () => fs.chmodSync(generationDir, generationDirMode))
-    }).pipe(Effect.onError(() => Effect.ignore(removeTree(generationDir))))
-    return path.basename(generationDir)
-  })
+/** data/ is 0550 (group = `group` when given) whenever no write is in progress. */
+const sealDataDir = (dataDir: string, group: number | undefined): void => {
+  if (group !== undefined) step("chown", dataDir, () => fs.chownSync(dataDir, -1, group))
+  step("chmod", dataDir, () => fs.chmodSync(dataDir, dataDirMode))
+}
+
+const writeGeneration = (
+  dataDir: string,
+  files: ReadonlyArray<FileToWrite>,
+  group: number | undefined,
+  now: number,
+): string => {
+  const generationDir = step("mkdir", dataDir, () =>
+    fs.mkdtempSync(path.join(dataDir, generationPrefix(now))),
+  )
+  try {
+    for (const file of files) {
+      const target = path.join(generationDir, file.name)
+      step("write", target, () => writeNewFile(target, file.data, fileMode, group))
+    }
+    if (group !== undefined) step("chown", generationDir, () => fs.chownSync(generationDir, -1, group))
+    step("chmod", generationDir, () => fs.chmodSync(generationDir, generationDirMode))
+  } catch (failure) {
+    bestEffort(() => removeTreeSteps(generationDir))
+    throw failure
+  }
+  return path.basename(generationDir)
+}
 
 /** Points `..data` at `generation` with one rename, the step that makes the new set visible. */
-const swapDataLink = (dataDir: string, generation: string) => {
+const swapDataLink = (dataDir: string, generation: string): void => {
   const tmp = path.join(dataDir, dataLinkTmp)
-  return tryFs("link", tmp, () => {
+  step("link", tmp, () => {
     if (exists(tmp)) fs.unlinkSync(tmp)
     fs.symlinkSync(generation, tmp)
     fs.renameSync(tmp, path.join(dataDir, dataLink))
   })
+}
+
+const writeSteps = (
+  dataDir: string,
+  files: ReadonlyArray<FileToWrite>,
+  group: number | undefined,
+  now: number,
+): void => {
+  makeDirIfMissing(dataDir, writableDirMode)
+  step("chmod", dataDir, () => fs.chmodSync(dataDir, writableDirMode))
+  try {
+    const link = path.join(dataDir, dataLink)
+    const previous = step("readlink", link, () => ifExists(link, () => fs.readlinkSync(link)))
+    const generation = writeGeneration(dataDir, files, group, now)
+    swapDataLink(dataDir, generation)
+    for (const file of files) ensureVisibleLink(dataDir, file.name)
+    removeStale(
+      dataDir,
+      new Set(files.map((file) => file.name)),
+      previous === undefined ? [generation] : [generation, previous],
+    )
+    sealDataDir(dataDir, group)
+  } catch (failure) {
+    bestEffort(() => sealDataDir(dataDir, group))
+    throw failure
+  }
 }
 
 /**
@@ -227,28 +310,15 @@ const swapDataLink = (dataDir: string, generation: string) => {
  * 0440, directories 0550, group-owned by `group` when given. The caller serialises
  * writes to one directory.
  */
-export const writeAtomically = Effect.fn("AtomicWriter.write")(function* (
+export const writeAtomically = (
   dataDir: string,
   files: ReadonlyArray<FileToWrite>,
   group: number | undefined,
-) {
-  yield* validateFiles(dataDir, files)
-  yield* mkdirIfMissing(dataDir, writableDirMode)
-  yield* tryFs("chmod", dataDir, () => fs.chmodSync(dataDir, writableDirMode))
-  yield* Effect.gen(function* () {
-    const previous = yield* tryFsIfExists("readlink", path.join(dataDir, dataLink), () =>
-      fs.readlinkSync(path.join(dataDir, dataLink)),
-    )
-    const generation = yield* writeGeneration(dataDir, files, group)
-    yield* swapDataLink(dataDir, generation)
-    for (const file of files) yield* ensureVisibleLink(dataDir, file.name)
-    yield* removeStale(dataDir, new Set(files.map((file) => file.name)), [
-      generation,
-      ...Option.toArray(previous),
-    ])
-    yield* sealDataDir(dataDir, group)
-  }).pipe(Effect.onError(() => Effect.ignore(sealDataDir(dataDir, group))))
-})
+): Effect.Effect<void, StorageError> =>
+  validateFiles(dataDir, files).pipe(
+    Effect.andThen(Clock.currentTimeMillis),
+    Effect.flatMap((now) => runSteps("write", dataDir, () => writeSteps(dataDir, files, group, now))),
+  )
 
 /** Reads `name` from the current set (through `..data`); none when there is no set or no such file. */
 export const readCurrent = (

@@ -3,7 +3,8 @@
  * build/Release/mount.node): mount(2) and umount2(2) on libuv's threadpool. A bind
  * through it costs two syscalls where mount(8) costs a process, ~2.5 ms on a small
  * node, most of it exec. Where it cannot load (not built, another architecture) the
- * Mounter falls back to mount(8).
+ * Mounter falls back to mount(8). Its statMount (statx(2)) tells the Mounter what is
+ * mounted at a target without reading /proc/self/mountinfo, in the usual cases.
  */
 import * as os from "node:os"
 import { Effect, type Result } from "effect"
@@ -17,7 +18,19 @@ interface MountAddon {
   readonly bindWritable: (source: string, target: string) => Promise<void>
   readonly mountTmpfs: (target: string, options: string) => Promise<void>
   readonly unmount: (target: string) => Promise<void>
+  /** Resolves with one of `mountStates`' indices (native/mount.c); an older build of the helper lacks it. */
+  readonly statMount?: (target: string, source: string) => Promise<number>
 }
+
+/**
+ * What is mounted on top at a path, as statx(2) sees it: nothing; a tmpfs showing the
+ * given source's own directory (same device and inode: a bind of it); something else;
+ * or "unknown" (statx could not tell: read mountinfo).
+ */
+export type MountState = "unmounted" | "bindOfSource" | "mounted" | "unknown"
+
+/** In native/mount.c's order. */
+const mountStates: ReadonlyArray<MountState> = ["unmounted", "bindOfSource", "mounted", "unknown"]
 
 /** The primitive mount operations the Mounter is built on; paths are canonical. */
 export interface MountCalls {
@@ -28,6 +41,12 @@ export interface MountCalls {
   readonly bindWritable: (source: string, target: string) => Effect.Effect<void, MountError>
   readonly mountTmpfs: (target: string) => Effect.Effect<void, MountError>
   readonly unmount: (target: string) => Effect.Effect<void, MountError>
+  /**
+   * What is mounted at `target` (and whether it is a bind of `source`, when given), without
+   * reading mountinfo; absent where it cannot be known that way (mount(8), an older helper).
+   * Never fails: what it cannot tell is "unknown".
+   */
+  readonly mountState?: (target: string, source?: string) => Effect.Effect<MountState>
 }
 
 /** The addon, or why it did not load. */
@@ -54,7 +73,22 @@ export const syscallMounts = (addon: MountAddon): MountCalls => {
       try: run,
       catch: (cause) => new MountError({ operation, target, reason: reasonOfSyscall(cause, target) }),
     })
+  const statMount = addon.statMount
+  const mountState =
+    statMount === undefined
+      ? {}
+      : {
+          mountState: (target: string, source = "") =>
+            Effect.promise(() =>
+              // A path too long for the helper throws at once: unknown, like any other failure.
+              new Promise<number>((resolve) => resolve(statMount(target, source))).then(
+                (state) => mountStates[state] ?? "unknown",
+                () => "unknown" as const,
+              ),
+            ),
+        }
   return {
+    ...mountState,
     via: "mount(2)",
     bindReadOnly: (source, target) => call("bindReadOnly", target, () => addon.bindReadOnly(source, target)),
     bindWritable: (source, target) => call("bindWritable", target, () => addon.bindWritable(source, target)),

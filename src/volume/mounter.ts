@@ -7,7 +7,9 @@
  * live layer mounts with mount(2) through the native helper (mount-syscalls.ts), or
  * with util-linux `mount`/`umount` through a long-lived shell where the helper cannot
  * load (mount-commands.ts); either way the driver needs CAP_SYS_ADMIN in the host's
- * mount namespace. `/proc/self/mountinfo` says what is mounted where.
+ * mount namespace. statx(2) through the native helper says what is mounted at a path in
+ * the usual cases (a fresh target, the volume's own bind); `/proc/self/mountinfo`, which
+ * the kernel writes out for every mount of the namespace, is read when it cannot tell.
  */
 import * as fs from "node:fs/promises"
 import * as path from "node:path"
@@ -17,7 +19,7 @@ import { makeCommandShell } from "./command-shell.js"
 import { MountError, reasonOf } from "./errors.js"
 import { hasCode, ifExists, inspectPath, type PathState, resolveExisting } from "./inspect.js"
 import { commandMounts } from "./mount-commands.js"
-import { loadMountAddon, type MountCalls, syscallMounts } from "./mount-syscalls.js"
+import { loadMountAddon, type MountCalls, type MountState, syscallMounts } from "./mount-syscalls.js"
 import { bindRootsOf, isBindOf, type MountInfoEntry, mountsAtIn, parseMountInfo } from "./mountinfo.js"
 
 const mountInfoPath = "/proc/self/mountinfo"
@@ -43,6 +45,15 @@ const mountCalls = (via: MountVia): Effect.Effect<MountCalls, MountError, Scope.
     return commandMounts(yield* makeCommandShell(), mountInfoPath)
   })
 
+/** What is on top at a target, for a given source: nothing, a bind of the source, or another mount. */
+type Top =
+  | { readonly _tag: "Nothing" }
+  | { readonly _tag: "Ours" }
+  | { readonly _tag: "Other"; readonly entry: MountInfoEntry }
+
+const nothingOnTop: Top = { _tag: "Nothing" }
+const oursOnTop: Top = { _tag: "Ours" }
+
 /** Stacked mounts on one target deeper than this mean something else keeps mounting there. */
 const maxStackedMounts = 32
 
@@ -52,9 +63,13 @@ const tryFs = <A>(operation: string, target: string, call: () => Promise<A>) =>
     catch: (cause) => new MountError({ operation, target, reason: reasonOf(cause) }),
   })
 
-const makeMounter = (calls: MountCalls): Mounter["Service"] => {
+const makeMounter = (calls: MountCalls, mountInfo: string): Mounter["Service"] => {
   const readMountInfo = (operation: string, target: string) =>
-    tryFs(operation, target, () => fs.readFile(mountInfoPath, "utf8"))
+    tryFs(operation, target, () => fs.readFile(mountInfo, "utf8"))
+
+  /** statx's answer where the helper gives one; "unknown" (read mountinfo) where not. */
+  const stateOf = (target: string, source?: string): Effect.Effect<MountState> =>
+    calls.mountState === undefined ? Effect.succeed("unknown") : calls.mountState(target, source)
 
   /** The mounts at `target` (resolved like the kernel shows it), topmost last; none when it does not exist. */
   const mountsOn = (operation: string, target: string) =>
@@ -65,24 +80,41 @@ const makeMounter = (calls: MountCalls): Mounter["Service"] => {
       return Option.some({ real, mounts })
     })
 
+  /** Whether `target` is a mount point (with its real path): statx first, mountinfo when it cannot tell. */
+  const mountedAt = (operation: string, target: string) =>
+    Effect.gen(function* () {
+      const real = yield* tryFs(operation, target, () => ifExists(fs.realpath(path.resolve(target))))
+      if (real === undefined) return { real: target, mounted: false }
+      const state = yield* stateOf(real)
+      if (state !== "unknown") return { real, mounted: state !== "unmounted" }
+      return { real, mounted: mountsAtIn(yield* readMountInfo(operation, target), real).length > 0 }
+    })
+
   const isMountPoint = Effect.fn("Mounter.isMountPoint")(function* (target: string) {
-    const found = yield* mountsOn("isMountPoint", target)
-    return Option.isSome(found) && found.value.mounts.length > 0
+    return (yield* mountedAt("isMountPoint", target)).mounted
   })
 
   const realpathOf = (operation: string, target: string) =>
     tryFs(operation, target, () => resolveExisting(path.resolve(target)))
 
-  /** The topmost mount at `realTarget` and whether it is a bind of `realSource`, from one read of the mount table. */
+  /**
+   * The topmost mount at `realTarget` and whether it is a bind of `realSource`: from statx when
+   * it can tell (nothing there, or the source's own directory), else from one read of the mount table.
+   */
   const topOf = (operation: string, realSource: string, realTarget: string) =>
-    Effect.map(readMountInfo(operation, realTarget), (text) => {
-      const top = mountsAtIn(text, realTarget).at(-1)
-      return { top, ours: top !== undefined && isBindOf(top, bindRootsOf(text, realSource)) }
+    Effect.flatMap(stateOf(realTarget, realSource), (state): Effect.Effect<Top, MountError> => {
+      if (state === "unmounted") return Effect.succeed(nothingOnTop)
+      if (state === "bindOfSource") return Effect.succeed(oursOnTop)
+      return Effect.map(readMountInfo(operation, realTarget), (text): Top => {
+        const top = mountsAtIn(text, realTarget).at(-1)
+        if (top === undefined) return nothingOnTop
+        return isBindOf(top, bindRootsOf(text, realSource)) ? oursOnTop : { _tag: "Other", entry: top }
+      })
     })
 
   const isBound = Effect.fn("Mounter.isBound")(function* (source: string, target: string) {
     const realTarget = yield* realpathOf("isBound", target)
-    return (yield* topOf("isBound", yield* realpathOf("isBound", source), realTarget)).ours
+    return (yield* topOf("isBound", yield* realpathOf("isBound", source), realTarget))._tag === "Ours"
   })
 
   const mkdirP = (operation: string, target: string, mode: number) =>
@@ -92,7 +124,7 @@ const makeMounter = (calls: MountCalls): Mounter["Service"] => {
     yield* mkdirP("bindReadOnly", target, 0o750)
     const realTarget = yield* tryFs("bindReadOnly", target, () => fs.realpath(target))
     const realSource = yield* tryFs("bindReadOnly", target, () => fs.realpath(source))
-    if ((yield* topOf("bindReadOnly", realSource, realTarget)).ours) return Effect.void
+    if ((yield* topOf("bindReadOnly", realSource, realTarget))._tag === "Ours") return Effect.void
     return calls.bindReadOnly(realSource, realTarget)
   })
 
@@ -102,11 +134,12 @@ const makeMounter = (calls: MountCalls): Mounter["Service"] => {
     if (state.kind === "other") return leftAlone(`it is ${state.what}`)
     const realSource = yield* realpathOf("unbind", source)
     for (let round = 0; ; round++) {
-      const { top, ours } = yield* topOf("unbind", realSource, state.resolved)
-      if (top === undefined) break
-      if (!ours) {
+      const top = yield* topOf("unbind", realSource, state.resolved)
+      if (top._tag === "Nothing") break
+      if (top._tag === "Other") {
+        const { fsType, source: from, root } = top.entry
         return leftAlone(
-          `something else is mounted there (${top.fsType} from ${quoteCut(top.source, 60)}, root ${quoteCut(top.root, 100)})`,
+          `something else is mounted there (${fsType} from ${quoteCut(from, 60)}, root ${quoteCut(root, 100)})`,
         )
       }
       if (round >= maxStackedMounts) {
@@ -119,8 +152,8 @@ const makeMounter = (calls: MountCalls): Mounter["Service"] => {
       yield* calls.unmount(state.resolved).pipe(
         // lost a race with another unmount: fine as long as ours is not on top now
         Effect.catch((error) =>
-          Effect.flatMap(topOf("unbind", realSource, state.resolved), ({ ours }) =>
-            ours ? Effect.fail(error) : Effect.void,
+          Effect.flatMap(topOf("unbind", realSource, state.resolved), (top) =>
+            top._tag === "Ours" ? Effect.fail(error) : Effect.void,
           ),
         ),
       )
@@ -160,8 +193,8 @@ const makeMounter = (calls: MountCalls): Mounter["Service"] => {
 
   const unmountAll = Effect.fn("Mounter.unmountAll")(function* (target: string) {
     for (let round = 0; ; round++) {
-      const found = yield* mountsOn("unmountAll", target)
-      if (Option.isNone(found) || found.value.mounts.length === 0) return
+      const { real, mounted } = yield* mountedAt("unmountAll", target)
+      if (!mounted) return
       if (round >= maxStackedMounts) {
         return yield* new MountError({
           operation: "unmountAll",
@@ -169,7 +202,7 @@ const makeMounter = (calls: MountCalls): Mounter["Service"] => {
           reason: `still a mount point after ${maxStackedMounts} unmounts`,
         })
       }
-      yield* calls.unmount(found.value.real)
+      yield* calls.unmount(real)
     }
   })
 
@@ -178,7 +211,7 @@ const makeMounter = (calls: MountCalls): Mounter["Service"] => {
     isMountPoint,
     isBound,
 
-    mountPoints: readMountInfo("mountPoints", mountInfoPath).pipe(
+    mountPoints: readMountInfo("mountPoints", mountInfo).pipe(
       Effect.map((text) => new Set(parseMountInfo(text).map((entry) => entry.mountPoint))),
     ),
 
@@ -245,12 +278,13 @@ export class Mounter extends Context.Service<
     readonly mountPoints: Effect.Effect<ReadonlySet<string>, MountError>
   }
 >()("csi/Mounter") {
-  static readonly layerVia = (via: MountVia) =>
+  /** `mountInfo` is the mount table the Mounter reads; tests name a missing file to show it is not read. */
+  static readonly layerVia = (via: MountVia, mountInfo: string = mountInfoPath) =>
     Layer.effect(
       Mounter,
       mountCalls(via).pipe(
         Effect.tap((calls) => Effect.logInfo(`mounting with ${calls.via}`)),
-        Effect.map(makeMounter),
+        Effect.map((calls) => makeMounter(calls, mountInfo)),
       ),
     )
 

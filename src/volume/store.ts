@@ -25,10 +25,13 @@ import { Config } from "../config.js"
 import { Health } from "../observability/health.js"
 import {
   type FileToWrite,
+  ifExists,
   isPlainName,
-  mkdirIfMissing,
+  makeDirIfMissing,
   readCurrent,
   removeTree,
+  runSteps,
+  step,
   tryFs,
   tryFsIfExists,
   writeAtomically,
@@ -175,15 +178,26 @@ const invalid = (operation: string, target: string, reason: string) =>
 // randomUUID draws from a cached entropy pool: a tenth of randomBytes' cost per call
 const randomSuffix = () => randomUUID()
 
-/** Temp file in the same directory, renamed over `target`; the temp file goes on failure. */
-const replaceFile = (operation: string, target: string, data: string, mode: number) =>
-  Effect.suspend(() => {
-    const tmp = path.join(path.dirname(target), `.${path.basename(target)}.${randomSuffix()}.tmp`)
-    return tryFs(operation, target, () => {
+/** Temp file in the same directory, renamed over `target`; the temp file goes on failure. A step. */
+const replaceFileStep = (operation: string, target: string, data: string, mode: number): void => {
+  const tmp = path.join(path.dirname(target), `.${path.basename(target)}.${randomSuffix()}.tmp`)
+  step(operation, target, () => {
+    try {
       writeNewFile(tmp, data, mode, undefined)
       fs.renameSync(tmp, target)
-    }).pipe(Effect.onError(() => Effect.ignore(tryFsIfExists(operation, tmp, () => fs.unlinkSync(tmp)))))
+    } catch (cause) {
+      try {
+        ifExists(tmp, () => fs.unlinkSync(tmp))
+      } catch {
+        // best effort: the write's own failure is the one to report
+      }
+      throw cause
+    }
   })
+}
+
+const replaceFile = (operation: string, target: string, data: string, mode: number) =>
+  runSteps(operation, target, () => replaceFileStep(operation, target, data, mode))
 
 const makeStore = (root: string): VolumeStore["Service"] => {
   const volumeDir = (volumeId: string) => path.join(root, volumeId)
@@ -211,15 +225,19 @@ const makeStore = (root: string): VolumeStore["Service"] => {
       ),
     )
 
-  const writeMetadata = (operation: string, meta: VolumeMetadata) =>
+  const encode = (operation: string, meta: VolumeMetadata) =>
     encodeMetadata(meta).pipe(
       Effect.mapError(
         (error) => new StorageError({ operation, path: metadataPath(meta.volumeId), reason: error.message }),
       ),
-      Effect.flatMap((json) => replaceFile(operation, metadataPath(meta.volumeId), json, 0o600)),
     )
 
-  const read = Effect.fn("VolumeStore.read")(function* (volumeId: string) {
+  const writeMetadata = (operation: string, meta: VolumeMetadata) =>
+    Effect.flatMap(encode(operation, meta), (json) =>
+      replaceFile(operation, metadataPath(meta.volumeId), json, 0o600),
+    )
+
+  const read = Effect.fnUntraced(function* (volumeId: string) {
     yield* checkId("read", volumeId)
     const file = metadataPath(volumeId)
     const text = yield* tryFsIfExists("read", file, () => fs.readFileSync(file, "utf8"))
@@ -234,22 +252,22 @@ const makeStore = (root: string): VolumeStore["Service"] => {
   })
 
   return VolumeStore.of({
-    register: Effect.fn("VolumeStore.register")(function* (meta: VolumeMetadata) {
+    register: Effect.fnUntraced(function* (meta: VolumeMetadata) {
       yield* checkId("register", meta.volumeId)
+      const json = yield* encode("register", meta)
       const dir = volumeDir(meta.volumeId)
-      yield* mkdirIfMissing(dir, 0o700)
-      yield* tryFs("register", dir, () => fs.chmodSync(dir, 0o700))
-      // Empty until the first certificate, but mountable: --continue-on-not-ready binds it at once.
-      yield* mkdirIfMissing(dataDir(meta.volumeId), 0o550)
-      yield* writeMetadata("register", meta)
+      yield* runSteps("register", dir, () => {
+        makeDirIfMissing(dir, 0o700)
+        step("register", dir, () => fs.chmodSync(dir, 0o700))
+        // Empty until the first certificate, but mountable: --continue-on-not-ready binds it at once.
+        makeDirIfMissing(dataDir(meta.volumeId), 0o550)
+        replaceFileStep("register", metadataPath(meta.volumeId), json, 0o600)
+      })
     }),
 
     read,
 
-    update: Effect.fn("VolumeStore.update")(function* (
-      volumeId: string,
-      f: (meta: VolumeMetadata) => VolumeMetadata,
-    ) {
+    update: Effect.fnUntraced(function* (volumeId: string, f: (meta: VolumeMetadata) => VolumeMetadata) {
       const current = yield* read(volumeId)
       if (Option.isNone(current))
         return yield* invalid("update", metadataPath(volumeId), "volume is not registered")
@@ -265,7 +283,7 @@ const makeStore = (root: string): VolumeStore["Service"] => {
       return next
     }),
 
-    list: Effect.fn("VolumeStore.list")(function* () {
+    list: Effect.fnUntraced(function* () {
       const entries = yield* tryFsIfExists("list", root, () => fs.readdirSync(root, { withFileTypes: true }))
       const dirs = Option.getOrElse(entries, () => [])
         .filter((entry) => entry.isDirectory())
@@ -281,14 +299,14 @@ const makeStore = (root: string): VolumeStore["Service"] => {
       return { volumes, orphans }
     }),
 
-    remove: Effect.fn("VolumeStore.remove")(function* (volumeId: string) {
+    remove: Effect.fnUntraced(function* (volumeId: string) {
       yield* checkId("remove", volumeId)
       yield* removeTree(volumeDir(volumeId))
     }),
 
     dataDir,
 
-    writeFiles: Effect.fn("VolumeStore.writeFiles")(function* (
+    writeFiles: Effect.fnUntraced(function* (
       volumeId: string,
       files: ReadonlyArray<FileToWrite>,
       group: number | undefined,
@@ -298,12 +316,12 @@ const makeStore = (root: string): VolumeStore["Service"] => {
       yield* writeAtomically(dataDir(volumeId), files, group)
     }),
 
-    readFile: Effect.fn("VolumeStore.readFile")(function* (volumeId: string, name: string) {
+    readFile: Effect.fnUntraced(function* (volumeId: string, name: string) {
       yield* checkId("read", volumeId)
       return yield* readCurrent(dataDir(volumeId), name)
     }),
 
-    writeSecret: Effect.fn("VolumeStore.writeSecret")(function* (
+    writeSecret: Effect.fnUntraced(function* (
       volumeId: string,
       name: string,
       data: Redacted.Redacted<string>,
@@ -314,7 +332,7 @@ const makeStore = (root: string): VolumeStore["Service"] => {
       yield* replaceFile("write", path.join(volumeDir(volumeId), name), Redacted.value(data), 0o600)
     }),
 
-    readSecret: Effect.fn("VolumeStore.readSecret")(function* (volumeId: string, name: string) {
+    readSecret: Effect.fnUntraced(function* (volumeId: string, name: string) {
       yield* checkId("read", volumeId)
       yield* checkSecretName("read", volumeId, name)
       const file = path.join(volumeDir(volumeId), name)
@@ -322,7 +340,7 @@ const makeStore = (root: string): VolumeStore["Service"] => {
       return Option.map(text, (value) => Redacted.make(value))
     }),
 
-    removeSecret: Effect.fn("VolumeStore.removeSecret")(function* (volumeId: string, name: string) {
+    removeSecret: Effect.fnUntraced(function* (volumeId: string, name: string) {
       yield* checkId("remove", volumeId)
       yield* checkSecretName("remove", volumeId, name)
       const file = path.join(volumeDir(volumeId), name)

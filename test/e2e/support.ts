@@ -25,6 +25,8 @@ export interface HarnessOptions {
   readonly args?: ReadonlyArray<string>
   /** Run the driver as `node dist/main.js`, without its shebang's flags. */
   readonly plainNode?: boolean
+  /** Another build's main.js to run (the bench's A/B group). */
+  readonly main?: string
 }
 
 export const startHarness = async (options: HarnessOptions = {}): Promise<Harness> => {
@@ -40,6 +42,7 @@ export const startHarness = async (options: HarnessOptions = {}): Promise<Harnes
       dir,
       args: args ?? options.args ?? [],
       ...(options.plainNode === undefined ? {} : { plainNode: options.plainNode }),
+      ...(options.main === undefined ? {} : { main: options.main }),
     })
   const driver = await start(undefined).catch(async (error: unknown) => {
     // A driver that fails to start must not leave the sandbox and the namespace holder behind.

@@ -126,6 +126,40 @@ describe("API errors through the real client against the sandbox API server", ()
     }
   })
 
+  it("an API server slower than the request timeout is UNAVAILABLE, with no response", async () => {
+    const base = Layer.mergeAll(Config.layer(testConfig()), Health.layer)
+    const kubeConfig = new KubeConfig()
+    kubeConfig.loadFromString(sandbox.kubeconfig(sandbox.driverToken))
+    const client = KubeClient.fromKubeConfig(kubeConfig, { requestTimeoutMs: 200 }).pipe(Layer.provide(base))
+    const impatient = ManagedRuntime.make(
+      CertificateRequests.layer.pipe(Layer.provide(client), Layer.provide(base)),
+    )
+    // Built (its informer listed) before the API server slows down: only the create is timed.
+    await impatient.runPromise(CertificateRequests.use(() => Effect.void))
+    await sandbox.setFaults({ latencyMs: 3000 })
+    try {
+      const { pem } = await makeCsr({ dnsNames: ["a.example.com"] })
+      const input: SubmitInput = {
+        name: `request-${++requests}`,
+        volumeId: `csi-${requests}`,
+        pod: { ...pod, uid: podUid },
+        spec: specOf(),
+        csrPem: pem,
+        token: undefined,
+      }
+      const started = performance.now()
+      const exit = await impatient.runPromiseExit(CertificateRequests.use((r) => r.submit(input)))
+      const status = toStatus(exit)
+      expect(status.name).toBe("UNAVAILABLE")
+      expect(status.details).toContain(`create CertificateRequest team-a/${input.name}: no response`)
+      // The timeout (200 ms) answered, not the API server (3 s late); room for a loaded machine.
+      expect(performance.now() - started).toBeLessThan(2500)
+    } finally {
+      await sandbox.setFaults({ latencyMs: 0 })
+      await impatient.dispose()
+    }
+  })
+
   it("keeps 409 on create (its own earlier request) and 404 on delete as success", async () => {
     const { pem } = await makeCsr({ dnsNames: ["a.example.com"] })
     const first = await submit({ csrPem: pem })

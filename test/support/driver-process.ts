@@ -83,6 +83,8 @@ export interface DriverOptions {
   readonly env?: Record<string, string>
   /** Run as `node dist/main.js`, without the shebang's Node flags and malloc setting. */
   readonly plainNode?: boolean
+  /** Another build's main.js (the bench's side-by-side A/B); else `mainJs`. */
+  readonly main?: string
 }
 
 export class DriverProcess {
@@ -122,7 +124,7 @@ export class DriverProcess {
     const argv = [
       // Executed through its shebang, as the image and the bin entry run it, unless asked not to.
       ...(options.plainNode === true ? [nodeBin] : []),
-      mainJs,
+      options.main ?? mainJs,
       `--node-id=${nodeId}`,
       `--endpoint=unix://${socket}`,
       `--data-root=${dataRoot}`,

@@ -218,6 +218,9 @@ describe.each(places)("writeAtomically on $name", ({ parent }) => {
         writeAtomically(dataDir, [{ name: "tls.crt", data: "cert-2" }], undefined),
       )
       assert.instanceOf(error, StorageError)
+      // The step that failed names itself and its path, not the write as a whole.
+      assert.strictEqual(error.operation, "link")
+      assert.strictEqual(error.path, path.join(dataDir, "..data_tmp"))
       assert.strictEqual(yield* Effect.promise(() => current(dataDir)), before)
       assert.strictEqual(text(yield* readCurrent(dataDir, "tls.crt")), "cert-1")
       assert.strictEqual(yield* Effect.promise(() => mode(dataDir)), 0o550)

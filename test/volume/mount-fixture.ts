@@ -30,7 +30,8 @@ registerHooks({
   },
 })
 
-const { Effect } = await import("effect")
+const { Effect, Result } = await import("effect")
+const { loadMountAddon } = await import("../../src/volume/mount-syscalls.js")
 const { Mounter } = await import("../../src/volume/mounter.js")
 const { mountsAt, parseMountInfo } = await import("../../src/volume/mountinfo.js")
 const { probeDataRoot } = await import("../../src/volume/store.js")
@@ -361,6 +362,60 @@ const scenarios = {
   }),
 
   parity: mountScenario(base),
+
+  /**
+   * statx through the helper: its answers directly, and a volume's bind made, checked and
+   * taken off by a Mounter whose mount table is a missing file, so none of it read mountinfo.
+   * Only a foreign mount needs the table (to say what it is): that fails here.
+   */
+  statx: Effect.gen(function* () {
+    const mounter = yield* Mounter
+    const addon = loadMountAddon()
+    if (Result.isFailure(addon) || addon.success.statMount === undefined)
+      return yield* Effect.die("no statMount")
+    const statMount = addon.success.statMount
+    const other = path.join(root, "vol-2", "data")
+    const foreign = path.join(base, "foreign")
+    yield* Effect.promise(async () => {
+      await fs.mkdir(root, { recursive: true })
+      await sh("mount", ["-t", "tmpfs", "tmpfs", root])
+      await fs.mkdir(source, { recursive: true })
+      await fs.mkdir(other, { recursive: true })
+      await fs.mkdir(foreign)
+      await sh("mount", ["-t", "tmpfs", "tmpfs", foreign])
+    })
+    const state = (at: string, from = "") => Effect.promise(() => statMount(at, from))
+    const direct = {
+      root: yield* state(root),
+      dir: yield* state(source),
+      missing: yield* state(path.join(base, "missing")),
+      foreignOfSource: yield* state(foreign, source),
+    }
+    const bind = yield* mounter.prepareBind(source, target)
+    const beforeBind = yield* mounter.isBound(source, target)
+    yield* bind
+    const bound = {
+      ofSource: yield* state(target, source),
+      ofOther: yield* state(target, other),
+      mountPoint: yield* state(target),
+      isBound: yield* mounter.isBound(source, target),
+      isMountPoint: yield* mounter.isMountPoint(target),
+    }
+    yield* mounter.bindReadOnly(source, target)
+    const mounts = (yield* Effect.promise(() => mountsOn(target))).length
+    const unbound = yield* mounter.unbind(source, target)
+    yield* mounter.unmountAll(source)
+    const foreignUnbind = yield* Effect.flip(mounter.unbind(source, foreign))
+    return {
+      direct,
+      beforeBind,
+      bound,
+      mounts,
+      unbound,
+      after: yield* state(target, source),
+      foreignUnbind: foreignUnbind.message,
+    }
+  }),
 }
 
 const program: EffectType.Effect<unknown, unknown, MounterService> | undefined =
@@ -370,7 +425,11 @@ if (program === undefined || base === "") {
     `${JSON.stringify({ failure: `usage: mount-fixture.ts <${Object.keys(scenarios).join("|")}> <base-dir> [auto|syscall|command]` })}\n`,
   )
 } else {
-  const exit = await Effect.runPromiseExit(program.pipe(Effect.provide(Mounter.layerVia(via as MountVia))))
+  // The statx scenario's Mounter has no mount table to read.
+  const mountInfo = scenario === "statx" ? path.join(base, "no-mountinfo") : "/proc/self/mountinfo"
+  const exit = await Effect.runPromiseExit(
+    program.pipe(Effect.provide(Mounter.layerVia(via as MountVia, mountInfo))),
+  )
   const result = exit._tag === "Success" ? { ok: exit.value } : { failure: String(exit.cause) }
   process.stdout.write(`${JSON.stringify(result)}\n`)
 }

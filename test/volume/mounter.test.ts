@@ -372,6 +372,26 @@ describe("RecordingMounter", () => {
   )
 })
 
+describe.skipIf(!canUnshare)("Mounter (live via syscall, statx)", () => {
+  it("tells a fresh target, the volume's bind and a foreign mount apart without reading mountinfo, reading it only to describe a foreign mount", async () => {
+    const result = await runFixture("statx", "syscall")
+    // native/mount.c: 0 unmounted, 1 a bind of the source, 2 something else mounted
+    assert.deepStrictEqual(result.direct, { root: 2, dir: 0, missing: 0, foreignOfSource: 2 })
+    assert.strictEqual(result.beforeBind, false)
+    assert.deepStrictEqual(result.bound, {
+      ofSource: 1,
+      ofOther: 2,
+      mountPoint: 2,
+      isBound: true,
+      isMountPoint: true,
+    })
+    assert.strictEqual(result.mounts, 1)
+    assert.deepStrictEqual(result.unbound, { _tag: "Unbound" })
+    assert.strictEqual(result.after, 0)
+    assert.match(String(result.foreignUnbind), /^unbind .*\/foreign: ENOENT: .*no-mountinfo'$/)
+  })
+})
+
 describe("native mount helper", () => {
   it("is built and loads; a path that is not it is refused with the reason", () => {
     assert.isTrue(Result.isSuccess(loadMountAddon()), "npm run native builds build/Release/mount.node")
