@@ -226,7 +226,7 @@ export const parseAttributes: (
   context: Readonly<Record<string, string>>,
   pod: PodInfo,
   volumeMountGroup?: string,
-) => Effect.Effect<CertificateSpec, InvalidAttributes> = Effect.fn("parseAttributes")(function* (
+) => Effect.Effect<CertificateSpec, InvalidAttributes> = Effect.fnUntraced(function* (
   context: Readonly<Record<string, string>>,
   pod: PodInfo,
   volumeMountGroup?: string,

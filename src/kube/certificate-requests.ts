@@ -67,7 +67,7 @@ export class CertificateRequests extends Context.Service<
         check: "certificaterequest-watch",
       })
 
-      const submit = Effect.fn("CertificateRequests.submit")(function* (input: SubmitInput) {
+      const submit = Effect.fnUntraced(function* (input: SubmitInput) {
         const clients = input.token === undefined ? kube.driver : kube.forToken(input.token)
         const body = requestBody(config.nodeId, input)
         yield* kube

@@ -210,7 +210,7 @@ const check = (
 }
 
 /** Validates and normalizes an issued certificate for our key; never dies on malformed input. */
-export const checkIssued = Effect.fn("checkIssued")(function* (
+export const checkIssued = Effect.fnUntraced(function* (
   certificatePem: string,
   caPem: string,
   key: PrivateKey,

@@ -177,7 +177,7 @@ const subjectPublicKeyInfo = (key: PrivateKey): Effect.Effect<Uint8Array, CsrErr
   })
 
 /** Builds a PEM CSR for the spec, signed with the key. */
-export const buildCsr = Effect.fn("buildCsr")(function* (spec: CertificateSpec, key: PrivateKey) {
+export const buildCsr = Effect.fnUntraced(function* (spec: CertificateSpec, key: PrivateKey) {
   const name = yield* Effect.fromResult(subjectName(spec))
   const exts = yield* Effect.fromResult(extensions(spec, name))
   const spki = yield* subjectPublicKeyInfo(key)

@@ -119,17 +119,14 @@ const describeMismatch = (params: KeyParams, key: crypto.KeyObject): string | un
 }
 
 /** Generates a new key for a spec. */
-export const generatePrivateKey = Effect.fn("KeyGenerator.generate")(function* (spec: KeySpec) {
+export const generatePrivateKey = Effect.fnUntraced(function* (spec: KeySpec) {
   const params = yield* keyParams(spec)
   const keyObject = yield* generateKeyObject(params)
   return yield* toPrivateKey(spec, keyObject)
 })
 
 /** Reads a PEM private key and checks it satisfies the spec; re-encodes it per `spec.encoding`. */
-export const parsePrivateKey = Effect.fn("KeyGenerator.parse")(function* (
-  pem: Redacted.Redacted<string>,
-  spec: KeySpec,
-) {
+export const parsePrivateKey = Effect.fnUntraced(function* (pem: Redacted.Redacted<string>, spec: KeySpec) {
   const params = yield* keyParams(spec)
   const keyObject = yield* Effect.try({
     try: () => crypto.createPrivateKey({ key: Redacted.value(pem), format: "pem" }),

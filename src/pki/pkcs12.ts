@@ -123,7 +123,7 @@ const fail = (reason: Pkcs12Error["reason"], message: string) =>
   Effect.fail(new Pkcs12Error({ reason, message }))
 
 /** Encodes key, leaf, chain and CA into a password-protected PKCS#12 file in the given profile. */
-export const encodePkcs12 = Effect.fn("encodePkcs12")(function* (input: Pkcs12Input) {
+export const encodePkcs12 = Effect.fnUntraced(function* (input: Pkcs12Input) {
   const profile = profiles[input.profile]
   const password = Pbe.encodePassword(Redacted.value(input.password))
   if (password === undefined) {

@@ -21,10 +21,7 @@ import { specOf } from "./record.js"
 import { VolumeStore } from "./store.js"
 
 /** True when the volume's data was taken back from an earlier data root: its target holds it already. */
-export const adoptEarlierData = Effect.fn("adoptEarlierData")(function* (
-  volumeId: string,
-  targetPath: string,
-) {
+export const adoptEarlierData = Effect.fnUntraced(function* (volumeId: string, targetPath: string) {
   const mounter = yield* Mounter
   const store = yield* VolumeStore
   if (!(yield* mounter.adoptEarlier(store.dataDir(volumeId), targetPath))) return false

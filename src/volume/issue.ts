@@ -30,7 +30,7 @@ const cut = (text: string, max: number) => (text.length > max ? `${text.slice(0,
 
 export type { Issuance } from "./store.js"
 
-export const issue = Effect.fn("issue")(function* (volumeId: string) {
+export const issue = Effect.fnUntraced(function* (volumeId: string) {
   const store = yield* VolumeStore
   const requests = yield* CertificateRequests
   const metadata = yield* store.read(volumeId).pipe(

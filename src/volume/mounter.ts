@@ -90,7 +90,7 @@ const makeMounter = (calls: MountCalls, mountInfo: string): Mounter["Service"] =
       return { real, mounted: mountsAtIn(yield* readMountInfo(operation, target), real).length > 0 }
     })
 
-  const isMountPoint = Effect.fn("Mounter.isMountPoint")(function* (target: string) {
+  const isMountPoint = Effect.fnUntraced(function* (target: string) {
     return (yield* mountedAt("isMountPoint", target)).mounted
   })
 
@@ -112,7 +112,7 @@ const makeMounter = (calls: MountCalls, mountInfo: string): Mounter["Service"] =
       })
     })
 
-  const isBound = Effect.fn("Mounter.isBound")(function* (source: string, target: string) {
+  const isBound = Effect.fnUntraced(function* (source: string, target: string) {
     const realTarget = yield* realpathOf("isBound", target)
     return (yield* topOf("isBound", yield* realpathOf("isBound", source), realTarget))._tag === "Ours"
   })
@@ -120,7 +120,7 @@ const makeMounter = (calls: MountCalls, mountInfo: string): Mounter["Service"] =
   const mkdirP = (operation: string, target: string, mode: number) =>
     tryFs(operation, target, () => fs.mkdir(target, { recursive: true, mode }))
 
-  const prepareBind = Effect.fn("Mounter.prepareBind")(function* (source: string, target: string) {
+  const prepareBind = Effect.fnUntraced(function* (source: string, target: string) {
     yield* mkdirP("bindReadOnly", target, 0o750)
     const realTarget = yield* tryFs("bindReadOnly", target, () => fs.realpath(target))
     const realSource = yield* tryFs("bindReadOnly", target, () => fs.realpath(source))
@@ -128,7 +128,7 @@ const makeMounter = (calls: MountCalls, mountInfo: string): Mounter["Service"] =
     return calls.bindReadOnly(realSource, realTarget)
   })
 
-  const unbind = Effect.fn("Mounter.unbind")(function* (source: string, target: string) {
+  const unbind = Effect.fnUntraced(function* (source: string, target: string) {
     const state = yield* inspectPath(target)
     if (state.kind === "missing") return unbound
     if (state.kind === "other") return leftAlone(`it is ${state.what}`)
@@ -174,7 +174,7 @@ const makeMounter = (calls: MountCalls, mountInfo: string): Mounter["Service"] =
     )
   })
 
-  const adoptEarlier = Effect.fn("Mounter.adoptEarlier")(function* (source: string, target: string) {
+  const adoptEarlier = Effect.fnUntraced(function* (source: string, target: string) {
     // Two stats settle the usual case: no target yet, or a target on the data directory's own filesystem.
     const atTarget = yield* tryFs("adoptEarlier", target, () => ifExists(fs.stat(target)))
     if (atTarget === undefined || !atTarget.isDirectory()) return false
@@ -191,7 +191,7 @@ const makeMounter = (calls: MountCalls, mountInfo: string): Mounter["Service"] =
     return true
   })
 
-  const unmountAll = Effect.fn("Mounter.unmountAll")(function* (target: string) {
+  const unmountAll = Effect.fnUntraced(function* (target: string) {
     for (let round = 0; ; round++) {
       const { real, mounted } = yield* mountedAt("unmountAll", target)
       if (!mounted) return
@@ -215,7 +215,7 @@ const makeMounter = (calls: MountCalls, mountInfo: string): Mounter["Service"] =
       Effect.map((text) => new Set(parseMountInfo(text).map((entry) => entry.mountPoint))),
     ),
 
-    ensureTmpfs: Effect.fn("Mounter.ensureTmpfs")(function* (target: string) {
+    ensureTmpfs: Effect.fnUntraced(function* (target: string) {
       yield* mkdirP("ensureTmpfs", target, 0o700)
       const found = yield* mountsOn("ensureTmpfs", target)
       const top = Option.flatMap(found, ({ mounts }) => Option.fromNullishOr(mounts.at(-1)))

@@ -38,7 +38,7 @@ const deadlineMargin = Duration.seconds(1)
 /** Callers without a deadline wait at most as long as kubelet would. */
 const defaultWait = Duration.seconds(115)
 
-export const publish = Effect.fn("publish")(
+export const publish = Effect.fnUntraced(
   function* (request: PublishRequest) {
     const config = yield* Config
     // The pod has no IP yet when kubelet mounts: such a volume is checked with stand-ins and issued later.

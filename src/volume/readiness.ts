@@ -63,7 +63,7 @@ const sameIps = (a: ReadonlyArray<string> | undefined, b: ReadonlyArray<string>)
  * Returns once the volume may be issued. A volume with a request in flight from an
  * earlier run was ready when it was made: it resumes as it is.
  */
-export const awaitReadiness = Effect.fn("awaitReadiness")(function* (volumeId: string) {
+export const awaitReadiness = Effect.fnUntraced(function* (volumeId: string) {
   const config = yield* Config
   const store = yield* VolumeStore
   const stored = yield* store.read(volumeId)

@@ -15,7 +15,7 @@ import { VolumeStore } from "./store.js"
 import { Tokens } from "./tokens.js"
 import { deleteVolumeRequests } from "./volume-requests.js"
 
-export const removeVolume = Effect.fn("removeVolume")(function* (volumeId: string, targetPath: string) {
+export const removeVolume = Effect.fnUntraced(function* (volumeId: string, targetPath: string) {
   const lifecycle = yield* Lifecycle
   const mounter = yield* Mounter
   const store = yield* VolumeStore
@@ -37,7 +37,7 @@ export const removeVolume = Effect.fn("removeVolume")(function* (volumeId: strin
  * directory taken back from an earlier data root is a bind of that tmpfs, whose files are
  * not to be deleted through it, and it must go for that tmpfs to be freed.
  */
-export const removeVolumeDir = Effect.fn("removeVolumeDir")(function* (volumeId: string) {
+export const removeVolumeDir = Effect.fnUntraced(function* (volumeId: string) {
   const store = yield* VolumeStore
   yield* (yield* Mounter).unmountAll(store.dataDir(volumeId))
   yield* store.remove(volumeId)

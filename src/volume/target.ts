@@ -18,7 +18,7 @@ export type TargetUse = "publish" | "unpublish"
  * Fails with InvalidRequest when `targetPath` resolves into (or above) the data root, or,
  * to publish, when something other than a directory is there; else says what is there.
  */
-export const checkTarget = Effect.fn("checkTarget")(function* (targetPath: string, use: TargetUse) {
+export const checkTarget = Effect.fnUntraced(function* (targetPath: string, use: TargetUse) {
   const config = yield* Config
   const mounter = yield* Mounter
   const target = yield* mounter.inspect(targetPath)

@@ -11,7 +11,7 @@ import { VolumeLocks } from "./locks.js"
 import { removeVolume } from "./remove.js"
 import { checkTarget } from "./target.js"
 
-export const unpublish = Effect.fn("unpublish")(
+export const unpublish = Effect.fnUntraced(
   function* (request: UnpublishRequest) {
     yield* checkTarget(request.targetPath, "unpublish")
     const locks = yield* VolumeLocks

@@ -9,7 +9,7 @@ import { CertificateRequests } from "../kube/certificate-requests.js"
 import type { RequestName } from "../kube/errors.js"
 import { VolumeStore } from "./store.js"
 
-export const deleteVolumeRequests = Effect.fn("deleteVolumeRequests")(function* (volumeId: string) {
+export const deleteVolumeRequests = Effect.fnUntraced(function* (volumeId: string) {
   const store = yield* VolumeStore
   const requests = yield* CertificateRequests
   // Unreadable metadata must not keep a pod Terminating: the label sweep below still finds its requests.
