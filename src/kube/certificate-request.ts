@@ -4,6 +4,7 @@
  * rules that turn its conditions into an outcome (COMPATIBILITY.md).
  */
 import { Schema } from "effect"
+import { volumeIdHashLabel } from "./labels.js"
 
 const Condition = Schema.Struct({
   type: Schema.String,
@@ -37,9 +38,46 @@ export const CertificateRequest = Schema.Struct({
     }),
   ),
 })
-export type CertificateRequest = typeof CertificateRequest.Type
+export type CertificateRequest = typeof CertificateRequest.Type & {
+  /**
+   * Set on the informer cache's copy of an answered request: its certificate and CA
+   * (KBs a volume, kept for as long as the request lives) were left out. Whoever needs
+   * them reads the request once, or takes them from the watch event that brought them.
+   */
+  readonly certificatesOmitted?: true
+}
 
 export const decodeCertificateRequest = Schema.decodeUnknownResult(CertificateRequest)
+
+/**
+ * What the node's cache keeps of a request, one per volume for as long as the request
+ * lives: only what the driver reads of it — its name and version, the volume label
+ * (`removeForVolume`), the issuer's name and the conditions (`describe`, `outcomeOf`).
+ * An answered request (one with a certificate) also leaves out the certificate, the CA and
+ * the conditions' messages; `certificatesOmitted` says so, and a reader of its answer
+ * reads the request again.
+ */
+export const forCache = (request: CertificateRequest): CertificateRequest => {
+  const { metadata, status } = request
+  const volumeHash = metadata.labels?.[volumeIdHashLabel]
+  const answered = status?.certificate !== undefined || status?.ca !== undefined
+  const conditions = answered
+    ? status?.conditions?.map(({ type, status, reason }) =>
+        reason === undefined ? { type, status } : { type, status, reason },
+      )
+    : status?.conditions
+  return {
+    metadata: {
+      name: metadata.name,
+      namespace: metadata.namespace,
+      ...(metadata.resourceVersion === undefined ? {} : { resourceVersion: metadata.resourceVersion }),
+      ...(volumeHash === undefined ? {} : { labels: { [volumeIdHashLabel]: volumeHash } }),
+    },
+    spec: { issuerRef: { name: request.spec.issuerRef.name } },
+    ...(status === undefined ? {} : { status: conditions === undefined ? {} : { conditions } }),
+    ...(answered ? { certificatesOmitted: true } : {}),
+  }
+}
 
 export type Outcome =
   | { readonly _tag: "Pending" }

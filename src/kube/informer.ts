@@ -8,7 +8,7 @@
 import { Cause, Deferred, Duration, Effect, Option, Queue, Ref, Result, type Scope, Stream } from "effect"
 import { cappedBackoff } from "../backoff.js"
 import { watchRestarted } from "../observability/metrics.js"
-import { type CertificateRequest, decodeCertificateRequest } from "./certificate-request.js"
+import { type CertificateRequest, decodeCertificateRequest, forCache } from "./certificate-request.js"
 import { isKubeApiFailure, type KubeApiFailure } from "./errors.js"
 
 export interface WatchEvent {
@@ -77,12 +77,18 @@ export interface InformerKind<A extends Named> {
   readonly resource: string
   /** Singular kind, in log lines. */
   readonly kind: string
+  /**
+   * What the cache keeps of an object, when less than all of it: what `get` and `all`
+   * return. Subscribers to changes get the object as the API sent it.
+   */
+  readonly cached?: (object: A) => A
 }
 
 export const certificateRequestKind: InformerKind<CertificateRequest> = {
   decode: decodeCertificateRequest,
   resource: "certificaterequests",
   kind: "CertificateRequest",
+  cached: forCache,
 }
 
 /** The node's CertificateRequests informer. */
@@ -129,8 +135,9 @@ export const makeObjectInformer = <A extends Named>(source: InformerSource, kind
       return Result.isSuccess(decoded) ? Option.some(decoded.success) : Option.none()
     }
 
+    const cached = kind.cached ?? ((object: A) => object)
     const upsert = (object: A) => {
-      cache.set(keyOf(object.metadata.namespace, object.metadata.name), object)
+      cache.set(keyOf(object.metadata.namespace, object.metadata.name), cached(object))
       return notify({ _tag: "Upsert", object })
     }
     const remove = (object: A) => {
