@@ -50,6 +50,23 @@ export type CertificateRequest = typeof CertificateRequest.Type & {
 export const decodeCertificateRequest = Schema.decodeUnknownResult(CertificateRequest)
 
 /**
+ * Equal parts of cached requests are one object: requests to one issuer share their spec,
+ * and answered ones their status (the same few conditions). Kinds are bounded, so odd
+ * issuers cannot grow it without end; past the bound a part is simply not shared.
+ */
+const maxSharedKinds = 256
+const sharedSpecs = new Map<string, CertificateRequest["spec"]>()
+const sharedStatuses = new Map<string, NonNullable<CertificateRequest["status"]>>()
+
+const shared = <A>(parts: Map<string, A>, key: string, make: () => A): A => {
+  const found = parts.get(key)
+  if (found !== undefined) return found
+  const made = Object.freeze(make())
+  if (parts.size < maxSharedKinds) parts.set(key, made)
+  return made
+}
+
+/**
  * What the node's cache keeps of a request, one per volume for as long as the request
  * lives: only what the driver reads of it — its name and version, the volume label
  * (`removeForVolume`), the issuer's name and the conditions (`describe`, `outcomeOf`).
@@ -61,11 +78,15 @@ export const forCache = (request: CertificateRequest): CertificateRequest => {
   const { metadata, status } = request
   const volumeHash = metadata.labels?.[volumeIdHashLabel]
   const answered = status?.certificate !== undefined || status?.ca !== undefined
-  const conditions = answered
-    ? status?.conditions?.map(({ type, status, reason }) =>
-        reason === undefined ? { type, status } : { type, status, reason },
-      )
-    : status?.conditions
+  const issuer = request.spec.issuerRef.name
+  const cachedStatus =
+    status === undefined
+      ? undefined
+      : !answered
+        ? status.conditions === undefined
+          ? {}
+          : { conditions: status.conditions }
+        : answeredStatus(status.conditions ?? [])
   return {
     metadata: {
       name: metadata.name,
@@ -73,10 +94,19 @@ export const forCache = (request: CertificateRequest): CertificateRequest => {
       ...(metadata.resourceVersion === undefined ? {} : { resourceVersion: metadata.resourceVersion }),
       ...(volumeHash === undefined ? {} : { labels: { [volumeIdHashLabel]: volumeHash } }),
     },
-    spec: { issuerRef: { name: request.spec.issuerRef.name } },
-    ...(status === undefined ? {} : { status: conditions === undefined ? {} : { conditions } }),
+    spec: shared(sharedSpecs, issuer, () => ({ issuerRef: Object.freeze({ name: issuer }) })),
+    ...(cachedStatus === undefined ? {} : { status: cachedStatus }),
     ...(answered ? { certificatesOmitted: true } : {}),
   }
+}
+
+/** An answered request's conditions without their messages: the same few for every request. */
+const answeredStatus = (conditions: ReadonlyArray<Condition>) => {
+  const kept = conditions.map(({ type, status, reason }) =>
+    reason === undefined ? { type, status } : { type, status, reason },
+  )
+  const key = kept.map((c) => `${c.type}\u0000${c.status}\u0000${c.reason ?? ""}`).join("\n")
+  return shared(sharedStatuses, key, () => ({ conditions: Object.freeze(kept.map((c) => Object.freeze(c))) }))
 }
 
 export type Outcome =

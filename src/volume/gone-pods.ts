@@ -37,6 +37,12 @@ interface Followed {
   seen: boolean
 }
 
+/** A pod's followed volumes: the one it usually has, or several — no Map per pod. */
+type Followers = Followed | ReadonlyArray<Followed>
+
+const followersOf = (entry: Followers | undefined): ReadonlyArray<Followed> =>
+  entry === undefined ? [] : Array.isArray(entry) ? entry : [entry as Followed]
+
 /** Volumes retired at once; more wait their turn (each is a few API calls). */
 const retireConcurrency = 8
 
@@ -63,15 +69,16 @@ export class GonePods extends Context.Service<
       const pods = yield* Pods
       const lifecycle = yield* Lifecycle
       const context = yield* Effect.context<VolumeStore | CertificateRequests | VolumeLocks>()
-      const byPod = new Map<string, Map<string, Followed>>()
+      const byPod = new Map<string, Followers>()
       const byVolume = new Map<string, Followed>()
 
       const drop = (followed: Followed) => {
         byVolume.delete(followed.volumeId)
         const key = podKey(followed.pod.namespace, followed.pod.name)
-        const volumes = byPod.get(key)
-        volumes?.delete(followed.volumeId)
-        if (volumes?.size === 0) byPod.delete(key)
+        const rest = followersOf(byPod.get(key)).filter((other) => other !== followed)
+        const [only] = rest
+        if (only === undefined) byPod.delete(key)
+        else byPod.set(key, rest.length === 1 ? only : rest)
       }
 
       const retire = (followed: Followed) =>
@@ -111,9 +118,8 @@ export class GonePods extends Context.Service<
 
       const judge = (change: PodChange) => {
         const { namespace, name, uid } = change.object.metadata
-        const volumes = byPod.get(podKey(namespace, name))
-        if (volumes === undefined) return
-        for (const followed of [...volumes.values()]) {
+        // `drop` replaces the pod's entry rather than change it: this loop sees them all.
+        for (const followed of followersOf(byPod.get(podKey(namespace, name)))) {
           if (change._tag === "Upsert" && uid === followed.pod.uid) followed.seen = true
           else if (goneBy(followed.pod, change) && (change._tag === "Delete" || followed.seen)) {
             drop(followed)
@@ -138,7 +144,8 @@ export class GonePods extends Context.Service<
           }
           byVolume.set(volumeId, followed)
           const key = podKey(pod.namespace, pod.name)
-          byPod.set(key, (byPod.get(key) ?? new Map()).set(volumeId, followed))
+          const others = followersOf(byPod.get(key))
+          byPod.set(key, others.length === 0 ? followed : [...others, followed])
         })
 
       const judgeListed = (volumeIds: ReadonlyArray<string>) =>

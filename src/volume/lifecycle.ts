@@ -31,7 +31,8 @@ export type IssueError = Effect.Error<ReturnType<typeof issue>>
 
 export type VolumeState =
   | { readonly _tag: "Issuing" }
-  | { readonly _tag: "Issued"; readonly issuance: Issuance }
+  /** Times as epoch ms: a thousand idle volumes keep two numbers each, not an Issuance's strings. */
+  | { readonly _tag: "Issued"; readonly notAfter: number; readonly renewAt: number }
   | { readonly _tag: "Failed"; readonly error: IssueError | InternalError | PodGone }
 
 export interface StartOptions {
@@ -196,8 +197,8 @@ export class Lifecycle extends Context.Service<
         Effect.gen(function* () {
           let current = issuance
           while (true) {
-            setState(volume, { _tag: "Issued", issuance: current })
             const at = Date.parse(current.nextIssuanceAt)
+            setState(volume, { _tag: "Issued", notAfter: Date.parse(current.notAfter), renewAt: at })
             if (at > (yield* Clock.currentTimeMillis)) return renewals.set(volumeId, at)
             current = yield* renew(volumeId, pod)
           }
@@ -363,8 +364,7 @@ export class Lifecycle extends Context.Service<
           let earliestRenewal: number | undefined
           for (const { state } of volumes.values()) {
             if (state._tag !== "Issued") continue
-            const notAfter = Date.parse(state.issuance.notAfter)
-            const renewal = Date.parse(state.issuance.nextIssuanceAt)
+            const { notAfter, renewAt: renewal } = state
             if (earliestNotAfter === undefined || notAfter < earliestNotAfter) earliestNotAfter = notAfter
             if (earliestRenewal === undefined || renewal < earliestRenewal) earliestRenewal = renewal
           }

@@ -134,6 +134,13 @@ it.effect(
         assert.deepStrictEqual(cached.metadata.labels, { "csi.cert-manager.io/volume-id-hash": `v-${name}` })
         assert.strictEqual(cached.spec.issuerRef.name, "ca-issuer")
       }
+      // Answered requests to one issuer share their spec and status: one object each, not one a volume.
+      const [listed, watched] = [
+        Option.getOrThrow(yield* informer.get("ns", "listed")),
+        Option.getOrThrow(yield* informer.get("ns", "watched")),
+      ]
+      assert.strictEqual(listed.spec, watched.spec)
+      assert.strictEqual(listed.status, watched.status)
       // A request not answered yet keeps its conditions whole, for the messages that describe it.
       const waiting = Option.getOrThrow(yield* informer.get("ns", "pending"))
       assert.isUndefined(waiting.certificatesOmitted)
