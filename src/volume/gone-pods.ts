@@ -46,8 +46,6 @@ const followersOf = (entry: Followers | undefined): ReadonlyArray<Followed> =>
 /** Volumes retired at once; more wait their turn (each is a few API calls). */
 const retireConcurrency = 8
 
-const podKey = (namespace: string, name: string) => `${namespace}/${name}`
-
 export class GonePods extends Context.Service<
   GonePods,
   {
@@ -69,16 +67,27 @@ export class GonePods extends Context.Service<
       const pods = yield* Pods
       const lifecycle = yield* Lifecycle
       const context = yield* Effect.context<VolumeStore | CertificateRequests | VolumeLocks>()
-      const byPod = new Map<string, Followers>()
+      // By namespace, then pod name: no "namespace/name" key string per volume.
+      const byPod = new Map<string, Map<string, Followers>>()
+      const followersAt = (namespace: string, name: string) => followersOf(byPod.get(namespace)?.get(name))
+      const setFollowers = (namespace: string, name: string, followers: ReadonlyArray<Followed>) => {
+        const names = byPod.get(namespace) ?? new Map<string, Followers>()
+        const [only] = followers
+        if (only === undefined) names.delete(name)
+        else names.set(name, followers.length === 1 ? only : followers)
+        if (names.size === 0) byPod.delete(namespace)
+        else byPod.set(namespace, names)
+      }
       const byVolume = new Map<string, Followed>()
 
       const drop = (followed: Followed) => {
         byVolume.delete(followed.volumeId)
-        const key = podKey(followed.pod.namespace, followed.pod.name)
-        const rest = followersOf(byPod.get(key)).filter((other) => other !== followed)
-        const [only] = rest
-        if (only === undefined) byPod.delete(key)
-        else byPod.set(key, rest.length === 1 ? only : rest)
+        const { namespace, name } = followed.pod
+        setFollowers(
+          namespace,
+          name,
+          followersAt(namespace, name).filter((other) => other !== followed),
+        )
       }
 
       const retire = (followed: Followed) =>
@@ -119,7 +128,7 @@ export class GonePods extends Context.Service<
       const judge = (change: PodChange) => {
         const { namespace, name, uid } = change.object.metadata
         // `drop` replaces the pod's entry rather than change it: this loop sees them all.
-        for (const followed of followersOf(byPod.get(podKey(namespace, name)))) {
+        for (const followed of followersAt(namespace, name)) {
           if (change._tag === "Upsert" && uid === followed.pod.uid) followed.seen = true
           else if (goneBy(followed.pod, change) && (change._tag === "Delete" || followed.seen)) {
             drop(followed)
@@ -143,9 +152,7 @@ export class GonePods extends Context.Service<
             seen: Option.isSome(cached) && cached.value.metadata.uid === pod.uid,
           }
           byVolume.set(volumeId, followed)
-          const key = podKey(pod.namespace, pod.name)
-          const others = followersOf(byPod.get(key))
-          byPod.set(key, others.length === 0 ? followed : [...others, followed])
+          setFollowers(pod.namespace, pod.name, [...followersAt(pod.namespace, pod.name), followed])
         })
 
       const judgeListed = (volumeIds: ReadonlyArray<string>) =>
