@@ -161,6 +161,8 @@ export class Lifecycle extends Context.Service<
       const context = yield* Effect.context<Needs>()
       /** A volume's work in flight: its first issuance or a renewal; none while it waits. */
       const fibers = yield* FiberMap.make<string>()
+      /** A pending notice being told (a store read and an event): short, but stopped with its volume. */
+      const noticeFibers = yield* FiberMap.make<string>()
       const volumes = new Map<string, Volume>()
       const retired = new Set<string>()
       const goneOf = (volumeId: string, pod: PodInfo): VolumeState => ({
@@ -244,8 +246,7 @@ export class Lifecycle extends Context.Service<
             ),
             Effect.annotateLogs({ volumeId }),
             Effect.provide(context),
-            Effect.forkDetach,
-            Effect.asVoid,
+            (notice) => Effect.asVoid(FiberMap.run(noticeFibers, volumeId, notice)),
           )
         }),
       )
@@ -321,7 +322,9 @@ export class Lifecycle extends Context.Service<
         Effect.suspend(() => {
           renewals.delete(volumeId)
           notices.delete(volumeId)
-          return FiberMap.remove(fibers, volumeId)
+          return FiberMap.remove(noticeFibers, volumeId).pipe(
+            Effect.andThen(FiberMap.remove(fibers, volumeId)),
+          )
         })
 
       return Lifecycle.of({
