@@ -4,6 +4,7 @@
  * rules that turn its conditions into an outcome (COMPATIBILITY.md).
  */
 import { Schema } from "effect"
+import { volumeIdHashLabel } from "./labels.js"
 
 const Condition = Schema.Struct({
   type: Schema.String,
@@ -37,9 +38,76 @@ export const CertificateRequest = Schema.Struct({
     }),
   ),
 })
-export type CertificateRequest = typeof CertificateRequest.Type
+export type CertificateRequest = typeof CertificateRequest.Type & {
+  /**
+   * Set on the informer cache's copy of an answered request: its certificate and CA
+   * (KBs a volume, kept for as long as the request lives) were left out. Whoever needs
+   * them reads the request once, or takes them from the watch event that brought them.
+   */
+  readonly certificatesOmitted?: true
+}
 
 export const decodeCertificateRequest = Schema.decodeUnknownResult(CertificateRequest)
+
+/**
+ * Equal parts of cached requests are one object: requests to one issuer share their spec,
+ * and answered ones their status (the same few conditions). Kinds are bounded, so odd
+ * issuers cannot grow it without end; past the bound a part is simply not shared.
+ */
+const maxSharedKinds = 256
+const sharedSpecs = new Map<string, CertificateRequest["spec"]>()
+const sharedStatuses = new Map<string, NonNullable<CertificateRequest["status"]>>()
+
+const shared = <A>(parts: Map<string, A>, key: string, make: () => A): A => {
+  const found = parts.get(key)
+  if (found !== undefined) return found
+  const made = Object.freeze(make())
+  if (parts.size < maxSharedKinds) parts.set(key, made)
+  return made
+}
+
+/**
+ * What the node's cache keeps of a request, one per volume for as long as the request
+ * lives: only what the driver reads of it — its name and version, the volume label
+ * (`removeForVolume`), the issuer's name and the conditions (`describe`, `outcomeOf`).
+ * An answered request (one with a certificate) also leaves out the certificate, the CA and
+ * the conditions' messages; `certificatesOmitted` says so, and a reader of its answer
+ * reads the request again.
+ */
+export const forCache = (request: CertificateRequest): CertificateRequest => {
+  const { metadata, status } = request
+  const volumeHash = metadata.labels?.[volumeIdHashLabel]
+  const answered = status?.certificate !== undefined || status?.ca !== undefined
+  const issuer = request.spec.issuerRef.name
+  const cachedStatus =
+    status === undefined
+      ? undefined
+      : !answered
+        ? status.conditions === undefined
+          ? {}
+          : { conditions: status.conditions }
+        : answeredStatus(status.conditions ?? [])
+  return {
+    metadata: {
+      name: metadata.name,
+      namespace: metadata.namespace,
+      ...(metadata.resourceVersion === undefined ? {} : { resourceVersion: metadata.resourceVersion }),
+      ...(volumeHash === undefined ? {} : { labels: { [volumeIdHashLabel]: volumeHash } }),
+    },
+    spec: shared(sharedSpecs, issuer, () => ({ issuerRef: Object.freeze({ name: issuer }) })),
+    ...(cachedStatus === undefined ? {} : { status: cachedStatus }),
+    ...(answered ? { certificatesOmitted: true } : {}),
+  }
+}
+
+/** An answered request's conditions without their messages: the same few for every request. */
+const answeredStatus = (conditions: ReadonlyArray<Condition>) => {
+  const kept = conditions.map(({ type, status, reason }) =>
+    reason === undefined ? { type, status } : { type, status, reason },
+  )
+  const key = kept.map((c) => `${c.type}\u0000${c.status}\u0000${c.reason ?? ""}`).join("\n")
+  return shared(sharedStatuses, key, () => ({ conditions: Object.freeze(kept.map((c) => Object.freeze(c))) }))
+}
 
 export type Outcome =
   | { readonly _tag: "Pending" }

@@ -5,12 +5,18 @@
  * never polls and never opens a watch of its own.
  */
 import { randomUUID } from "node:crypto"
-import { Context, Effect, Layer, Option, Queue, type Redacted } from "effect"
+import { Context, Effect, Layer, Option, Queue, type Redacted, Result } from "effect"
 import { formatGoDuration } from "../attributes/duration.js"
 import type { CertificateSpec, PodInfo } from "../attributes/spec.js"
+import { cappedBackoff } from "../backoff.js"
 import { Config } from "../config.js"
 import { requestUsages } from "../pki/usages.js"
-import { type CertificateRequest, describeConditions, outcomeOf } from "./certificate-request.js"
+import {
+  type CertificateRequest,
+  decodeCertificateRequest,
+  describeConditions,
+  outcomeOf,
+} from "./certificate-request.js"
 import { KubeClient } from "./client.js"
 import { type KubeApiFailure, RequestDenied, RequestFailed, type RequestName } from "./errors.js"
 import { certificateRequestKind, type Informer } from "./informer.js"
@@ -113,10 +119,30 @@ export class CertificateRequests extends Context.Service<
           })
         })
 
+      // An API failure is retried: the request may hold a certificate that must not be given up on.
+      const read: ReadRequest = (request) =>
+        kube
+          .call("get", `CertificateRequest ${request.namespace}/${request.name}`, () =>
+            kube.driver.customObjects.getNamespacedCustomObject({ ...group, ...request }),
+          )
+          .pipe(
+            Effect.map((raw) => Result.getSuccess(decodeCertificateRequest(raw))),
+            Effect.catchIf(
+              (error) => error.status === 404,
+              () => Effect.succeedNone,
+            ),
+            Effect.tapError((error) =>
+              Effect.logWarning("reading a CertificateRequest failed; retrying", error),
+            ),
+            Effect.retry(readBackoff),
+            // Not reached: the backoff never gives up.
+            Effect.orElseSucceed(() => Option.none()),
+          )
+
       return CertificateRequests.of({
         newName: Effect.sync(() => randomUUID()),
         submit,
-        awaitIssued: (request, issuer) => awaitIssued(informer, request, issuer),
+        awaitIssued: (request, issuer) => awaitIssued(informer, read, request, issuer),
         exists: (request) =>
           informer.firstSync.pipe(
             Effect.andThen(informer.get(request.namespace, request.name)),
@@ -157,6 +183,9 @@ const requestBody = (nodeId: string, input: SubmitInput) => ({
   },
 })
 
+/** A read of an answered request that failed is tried again, without end: its certificate is what the volume waits for. */
+const readBackoff = cappedBackoff("200 millis", "10 seconds")
+
 type RequestFields = RequestName & { readonly issuer: string }
 
 /** The issuer's answer, once there is one: the certificate, or why there will be none. */
@@ -186,13 +215,22 @@ export const deletedBeforeIssued = (fields: RequestFields) =>
     }),
   )
 
-const awaitIssued = (informer: Informer, request: RequestName, issuer: string) =>
+/** Reads one request whole from the API server; none when it is not there. */
+export type ReadRequest = (request: RequestName) => Effect.Effect<Option.Option<CertificateRequest>>
+
+/**
+ * The issuer's answer to one request, from the watch. A change brings the request whole;
+ * the cache's copy of an answered request lacks its certificate, so one that was answered
+ * before this waiter came (a resume after a restart) is read once from the API server.
+ */
+export const awaitIssued = (informer: Informer, read: ReadRequest, request: RequestName, issuer: string) =>
   Effect.scoped(
     Effect.gen(function* () {
       const changes = yield* informer.changesOf(request.namespace, request.name)
       let current: CertificateRequest | undefined = Option.getOrUndefined(
         yield* informer.get(request.namespace, request.name),
       )
+      if (current?.certificatesOmitted === true) current = Option.getOrUndefined(yield* read(request))
       const fields = { ...request, issuer }
       while (true) {
         const decided = current === undefined ? undefined : decision(current, fields)

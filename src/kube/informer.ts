@@ -8,7 +8,7 @@
 import { Cause, Deferred, Duration, Effect, Option, Queue, Ref, Result, type Scope, Stream } from "effect"
 import { cappedBackoff } from "../backoff.js"
 import { watchRestarted } from "../observability/metrics.js"
-import { type CertificateRequest, decodeCertificateRequest } from "./certificate-request.js"
+import { type CertificateRequest, decodeCertificateRequest, forCache } from "./certificate-request.js"
 import { isKubeApiFailure, type KubeApiFailure } from "./errors.js"
 
 export interface WatchEvent {
@@ -77,12 +77,18 @@ export interface InformerKind<A extends Named> {
   readonly resource: string
   /** Singular kind, in log lines. */
   readonly kind: string
+  /**
+   * What the cache keeps of an object, when less than all of it: what `get` and `all`
+   * return. Subscribers to changes get the object as the API sent it.
+   */
+  readonly cached?: (object: A) => A
 }
 
 export const certificateRequestKind: InformerKind<CertificateRequest> = {
   decode: decodeCertificateRequest,
   resource: "certificaterequests",
   kind: "CertificateRequest",
+  cached: forCache,
 }
 
 /** The node's CertificateRequests informer. */
@@ -91,7 +97,10 @@ export const makeInformer = (source: InformerSource) => makeObjectInformer(sourc
 /** An informer over any kind: the same list, watch, resync and backoff for each. */
 export const makeObjectInformer = <A extends Named>(source: InformerSource, kind: InformerKind<A>) =>
   Effect.gen(function* () {
-    const cache = new Map<string, A>()
+    // By namespace, then name: a node's objects live in a few namespaces, and a key string
+    // made of both would cost each cached object another ~60 bytes.
+    const cache = new Map<string, Map<string, A>>()
+    const cachedOf = (namespace: string, name: string) => cache.get(namespace)?.get(name)
     const subscribers = new Map<string, Set<Queue.Queue<Change<A>>>>()
     const everything = new Set<Queue.Queue<Change<A>>>()
     const notify = (change: Change<A>) =>
@@ -129,12 +138,19 @@ export const makeObjectInformer = <A extends Named>(source: InformerSource, kind
       return Result.isSuccess(decoded) ? Option.some(decoded.success) : Option.none()
     }
 
+    const cached = kind.cached ?? ((object: A) => object)
     const upsert = (object: A) => {
-      cache.set(keyOf(object.metadata.namespace, object.metadata.name), object)
+      const { namespace, name } = object.metadata
+      const names = cache.get(namespace)
+      if (names === undefined) cache.set(namespace, new Map([[name, cached(object)]]))
+      else names.set(name, cached(object))
       return notify({ _tag: "Upsert", object })
     }
     const remove = (object: A) => {
-      cache.delete(keyOf(object.metadata.namespace, object.metadata.name))
+      const { namespace, name } = object.metadata
+      const names = cache.get(namespace)
+      names?.delete(name)
+      if (names?.size === 0) cache.delete(namespace)
       return notify({ _tag: "Delete", object })
     }
     const restarted = watchRestarted(kind.resource)
@@ -158,7 +174,10 @@ export const makeObjectInformer = <A extends Named>(source: InformerSource, kind
         seen.add(keyOf(object.value.metadata.namespace, object.value.metadata.name))
         yield* upsert(object.value)
       }
-      for (const [key, object] of [...cache]) if (!seen.has(key)) yield* remove(object)
+      const stale = [...cache.values()].flatMap((names) => [...names.values()])
+      for (const object of stale) {
+        if (!seen.has(keyOf(object.metadata.namespace, object.metadata.name))) yield* remove(object)
+      }
       yield* Ref.set(resourceVersion, listed.resourceVersion)
       yield* Ref.set(synced, true)
       yield* Deferred.succeed(listedOnce, undefined)
@@ -213,8 +232,8 @@ export const makeObjectInformer = <A extends Named>(source: InformerSource, kind
     )
 
     const informer: Informer<A> = {
-      get: (namespace, name) => Effect.sync(() => Option.fromNullishOr(cache.get(keyOf(namespace, name)))),
-      all: Effect.sync(() => [...cache.values()]),
+      get: (namespace, name) => Effect.sync(() => Option.fromNullishOr(cachedOf(namespace, name))),
+      all: Effect.sync(() => [...cache.values()].flatMap((names) => [...names.values()])),
       changesOf,
       changes,
       synced: Ref.get(synced),

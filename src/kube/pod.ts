@@ -6,6 +6,7 @@
  */
 import { BlockList, isIPv4, isIPv6 } from "node:net"
 import { Result, Schema } from "effect"
+import type { ReadinessGate } from "../gates/gates.js"
 
 const PodCondition = Schema.Struct({ type: Schema.String, status: Schema.String })
 
@@ -69,6 +70,34 @@ const podOf = (object: typeof PodObject.Type): Pod => ({
 
 export const decodePod = (raw: unknown): Result.Result<Pod, Schema.SchemaError> =>
   Result.map(decodePodObject(raw), podOf)
+
+const noConditions: Pod["conditions"] = []
+const noAnnotations: Pod["annotations"] = {}
+
+/**
+ * What the node's pod cache keeps of each pod, given the readiness gates the driver judges:
+ * the conditions and annotations those gates name, not all of them (an annotation such as
+ * kubectl's last-applied-configuration alone can be KBs), for every pod on the node.
+ */
+export const keptFor = (gates: ReadonlyArray<ReadinessGate>): ((pod: Pod) => Pod) => {
+  const conditionTypes = new Set(gates.flatMap((gate) => (gate._tag === "PodCondition" ? [gate.type] : [])))
+  const annotationKeys = [
+    ...new Set(gates.flatMap((gate) => (gate._tag === "PodAnnotation" ? [gate.key] : []))),
+  ]
+  return (pod) => {
+    const conditions = pod.conditions.filter((condition) => conditionTypes.has(condition.type))
+    const annotations: Record<string, string> = {}
+    for (const key of annotationKeys) {
+      const value = pod.annotations[key]
+      if (value !== undefined) annotations[key] = value
+    }
+    return {
+      ...pod,
+      conditions: conditions.length === 0 ? noConditions : conditions,
+      annotations: Object.keys(annotations).length === 0 ? noAnnotations : annotations,
+    }
+  }
+}
 
 const v4Mapped = new BlockList()
 v4Mapped.addSubnet("::ffff:0:0", 96, "ipv6")

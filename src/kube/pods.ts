@@ -9,11 +9,11 @@
  * event for that UID, or another UID under the same name (a StatefulSet's
  * replacement), means that pod will not come back.
  */
-import { Context, Effect, Layer, Option, type Queue, type Scope } from "effect"
+import { Context, Effect, Layer, Option, type Queue, Result, type Scope } from "effect"
 import { Config } from "../config.js"
 import type { Change, Informer } from "./informer.js"
 import { makeLiveInformer } from "./live-informer.js"
-import { decodePod, type Pod } from "./pod.js"
+import { decodePod, keptFor, type Pod } from "./pod.js"
 
 export type { Pod } from "./pod.js"
 
@@ -63,8 +63,10 @@ export class Pods extends Context.Service<
     Effect.gen(function* () {
       const config = yield* Config
       const fieldSelector = `spec.nodeName=${config.nodeId}`
+      const kept = keptFor(config.readinessGates ?? [])
       const informer = yield* makeLiveInformer({
-        kind: podKind,
+        // Narrowed as decoded: what the cache keeps is also all that a change carries.
+        kind: { ...podKind, decode: (raw: unknown) => Result.map(decodePod(raw), kept) },
         path: "/api/v1/pods",
         selector: { fieldSelector },
         list: (clients) => clients.core.listPodForAllNamespaces({ fieldSelector }),

@@ -37,10 +37,14 @@ interface Followed {
   seen: boolean
 }
 
+/** A pod's followed volumes: the one it usually has, or several — no Map per pod. */
+type Followers = Followed | ReadonlyArray<Followed>
+
+const followersOf = (entry: Followers | undefined): ReadonlyArray<Followed> =>
+  entry === undefined ? [] : Array.isArray(entry) ? entry : [entry as Followed]
+
 /** Volumes retired at once; more wait their turn (each is a few API calls). */
 const retireConcurrency = 8
-
-const podKey = (namespace: string, name: string) => `${namespace}/${name}`
 
 export class GonePods extends Context.Service<
   GonePods,
@@ -63,15 +67,27 @@ export class GonePods extends Context.Service<
       const pods = yield* Pods
       const lifecycle = yield* Lifecycle
       const context = yield* Effect.context<VolumeStore | CertificateRequests | VolumeLocks>()
-      const byPod = new Map<string, Map<string, Followed>>()
+      // By namespace, then pod name: no "namespace/name" key string per volume.
+      const byPod = new Map<string, Map<string, Followers>>()
+      const followersAt = (namespace: string, name: string) => followersOf(byPod.get(namespace)?.get(name))
+      const setFollowers = (namespace: string, name: string, followers: ReadonlyArray<Followed>) => {
+        const names = byPod.get(namespace) ?? new Map<string, Followers>()
+        const [only] = followers
+        if (only === undefined) names.delete(name)
+        else names.set(name, followers.length === 1 ? only : followers)
+        if (names.size === 0) byPod.delete(namespace)
+        else byPod.set(namespace, names)
+      }
       const byVolume = new Map<string, Followed>()
 
       const drop = (followed: Followed) => {
         byVolume.delete(followed.volumeId)
-        const key = podKey(followed.pod.namespace, followed.pod.name)
-        const volumes = byPod.get(key)
-        volumes?.delete(followed.volumeId)
-        if (volumes?.size === 0) byPod.delete(key)
+        const { namespace, name } = followed.pod
+        setFollowers(
+          namespace,
+          name,
+          followersAt(namespace, name).filter((other) => other !== followed),
+        )
       }
 
       const retire = (followed: Followed) =>
@@ -111,9 +127,8 @@ export class GonePods extends Context.Service<
 
       const judge = (change: PodChange) => {
         const { namespace, name, uid } = change.object.metadata
-        const volumes = byPod.get(podKey(namespace, name))
-        if (volumes === undefined) return
-        for (const followed of [...volumes.values()]) {
+        // `drop` replaces the pod's entry rather than change it: this loop sees them all.
+        for (const followed of followersAt(namespace, name)) {
           if (change._tag === "Upsert" && uid === followed.pod.uid) followed.seen = true
           else if (goneBy(followed.pod, change) && (change._tag === "Delete" || followed.seen)) {
             drop(followed)
@@ -137,8 +152,7 @@ export class GonePods extends Context.Service<
             seen: Option.isSome(cached) && cached.value.metadata.uid === pod.uid,
           }
           byVolume.set(volumeId, followed)
-          const key = podKey(pod.namespace, pod.name)
-          byPod.set(key, (byPod.get(key) ?? new Map()).set(volumeId, followed))
+          setFollowers(pod.namespace, pod.name, [...followersAt(pod.namespace, pod.name), followed])
         })
 
       const judgeListed = (volumeIds: ReadonlyArray<string>) =>

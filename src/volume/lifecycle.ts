@@ -1,25 +1,14 @@
 /**
- * Keeps each volume's certificate current: one fiber per volume, in a FiberMap
- * keyed by volume id, that issues the first certificate, sleeps on Effect's Clock
- * until the renewal time, renews with `issue` unchanged, and retries failed
- * renewals with capped exponential backoff — never touching the working files.
- * Every issuance first waits for the pod's readiness gates (`awaitReadiness`).
- * Publish watches the volume's state to know when the first issuance settles. A volume
- * whose pod is gone is retired: stopped for good, so no republish or recovery revives it.
+ * Keeps each volume's certificate current. A volume has a fiber only while it has work:
+ * its first issuance, then each renewal, which reuses `issue` unchanged and retries
+ * failures with capped exponential backoff, never touching the working files. Between
+ * issuances a volume waits in the node's one renewal timetable (one fiber for all
+ * volumes, on Effect's Clock) — an idle volume costs a few hundred bytes, not a parked
+ * fiber. Every issuance first waits for the pod's readiness gates (`awaitReadiness`).
+ * Publish waits on a Deferred to know when the first issuance settles. A volume whose
+ * pod is gone is retired: stopped for good, so no republish or recovery revives it.
  */
-import {
-  Cause,
-  Clock,
-  Context,
-  Duration,
-  Effect,
-  Fiber,
-  FiberMap,
-  Layer,
-  Option,
-  Stream,
-  SubscriptionRef,
-} from "effect"
+import { Cause, Clock, Context, Deferred, Duration, Effect, Exit, FiberMap, Layer, Option } from "effect"
 import type { PodInfo } from "../attributes/spec.js"
 import { cappedBackoff } from "../backoff.js"
 import { CertificateRequests } from "../kube/certificate-requests.js"
@@ -36,12 +25,14 @@ import { InternalError, PodGone } from "./errors.js"
 import { type Issuance, issue } from "./issue.js"
 import { awaitReadiness } from "./readiness.js"
 import { VolumeStore } from "./store.js"
+import { makeTimetable } from "./timetable.js"
 
 export type IssueError = Effect.Error<ReturnType<typeof issue>>
 
 export type VolumeState =
   | { readonly _tag: "Issuing" }
-  | { readonly _tag: "Issued"; readonly issuance: Issuance }
+  /** Times as epoch ms: a thousand idle volumes keep two numbers each, not an Issuance's strings. */
+  | { readonly _tag: "Issued"; readonly notAfter: number; readonly renewAt: number }
   | { readonly _tag: "Failed"; readonly error: IssueError | InternalError | PodGone }
 
 export interface StartOptions {
@@ -54,19 +45,6 @@ export interface StartOptions {
 }
 
 export const renewalBackoff = cappedBackoff("30 seconds", "5 minutes")
-
-/** Long sleeps wake daily to re-read the clock, so suspend or clock steps cannot make a renewal late. */
-const maxNap = Duration.days(1)
-
-const sleepUntil = (iso: string) =>
-  Effect.gen(function* () {
-    const at = Date.parse(iso)
-    while (true) {
-      const now = yield* Clock.currentTimeMillis
-      if (now >= at) return
-      yield* Effect.sleep(Duration.min(Duration.millis(at - now), maxNap))
-    }
-  })
 
 const isSettled = (state: VolumeState) => state._tag !== "Issuing"
 
@@ -83,59 +61,25 @@ const attempt = (volumeId: string, kind: "first" | "renewal") =>
     return issuance
   })
 
-/** Seconds of pending after which the pod gets an event saying what it waits for. */
-const pendingNoticeAfter = Duration.seconds(10)
-const pendingNoticeEvery = Duration.minutes(1)
+/** Seconds of pending after which the pod gets an event saying what it waits for, and how often again. */
+const pendingNoticeAfter = Duration.toMillis(Duration.seconds(10))
+const pendingNoticeEvery = Duration.toMillis(Duration.minutes(1))
 
 /** Tells the pod, while its first certificate is pending, which request and issuer it waits on. */
-const pendingNotice = (volumeId: string, pod: PodInfo) =>
+const pendingNotice = (volumeId: string) =>
   Effect.gen(function* () {
     const store = yield* VolumeStore
     const requests = yield* CertificateRequests
     const events = yield* PodEvents
-    yield* Effect.sleep(pendingNoticeAfter)
-    while (true) {
-      const metadata = yield* store.read(volumeId).pipe(Effect.orElseSucceed(() => Option.none()))
-      const pending = Option.flatMapNullishOr(metadata, (m) => m.pendingRequest)
-      const issuer = Option.match(metadata, {
-        onNone: () => "",
-        onSome: (m) => m.attributes["csi.cert-manager.io/issuer-name"] ?? "",
-      })
-      const message = Option.isSome(pending)
-        ? `waiting for issuer ${issuer} to sign CertificateRequest ${pending.value.namespace}/${pending.value.name}: ${yield* requests.describe(pending.value)}`
+    const metadata = yield* store.read(volumeId).pipe(Effect.orElseSucceed(() => Option.none()))
+    if (Option.isNone(metadata)) return
+    const pending = metadata.value.pendingRequest
+    const issuer = metadata.value.attributes["csi.cert-manager.io/issuer-name"] ?? ""
+    const message =
+      pending !== undefined
+        ? `waiting for issuer ${issuer} to sign CertificateRequest ${pending.namespace}/${pending.name}: ${yield* requests.describe(pending)}`
         : `waiting to create a CertificateRequest for issuer ${issuer}`
-      yield* events.record(pod, { type: "Warning", reason: "IssuancePending", message })
-      yield* Effect.sleep(pendingNoticeEvery)
-    }
-  })
-
-const firstIssuance = (
-  volumeId: string,
-  pod: PodInfo,
-  state: SubscriptionRef.SubscriptionRef<VolumeState>,
-  options: StartOptions,
-) =>
-  Effect.gen(function* () {
-    const events = yield* PodEvents
-    // A volume held back by its gates says so itself; the pending notice is for the issuer's part.
-    yield* awaitReadiness(volumeId)
-    const notice = yield* Effect.forkChild(pendingNotice(volumeId, pod))
-    const first = attempt(volumeId, "first").pipe(
-      // The event goes first: the waiting publish removes the volume as soon as it sees Failed.
-      Effect.tapError((error) =>
-        events
-          .record(pod, {
-            type: "Warning",
-            reason: error._tag === "RequestDenied" ? "IssuanceDenied" : "IssuanceFailed",
-            message: error.message,
-          })
-          .pipe(Effect.andThen(SubscriptionRef.set(state, { _tag: "Failed", error }))),
-      ),
-    )
-    const settled = options.retryFirstIssuance
-      ? Effect.asSome(first.pipe(Effect.retry(renewalBackoff)))
-      : Effect.option(first)
-    return yield* settled.pipe(Effect.ensuring(Fiber.interrupt(notice)))
+    yield* events.record(metadata.value.pod, { type: "Warning", reason: "IssuancePending", message })
   })
 
 /** Renews until it works, backing off between failures; the working files stay in place throughout. */
@@ -165,22 +109,47 @@ const renew = (volumeId: string, pod: PodInfo) =>
     return renewed_
   })
 
+/** One volume as the lifecycle knows it; between issuances nothing else of it is kept. */
+interface Volume {
+  state: VolumeState
+  /** Publishes waiting for the first issuance to settle; made on demand, dropped once settled. */
+  settled: Deferred.Deferred<VolumeState> | undefined
+  /** The first issuance is in flight (past the gates): the pod hears about it while it is pending. */
+  pending: boolean
+}
+
+const setState = (volume: Volume, state: VolumeState) => {
+  volume.state = state
+  if (volume.settled !== undefined && isSettled(state)) {
+    Deferred.doneUnsafe(volume.settled, Exit.succeed(state))
+    volume.settled = undefined
+  }
+}
+
+type Needs =
+  | Effect.Services<ReturnType<typeof issue>>
+  | Effect.Services<ReturnType<typeof awaitReadiness>>
+  | VolumeStore
+  | PodEvents
+  | CertificateRequests
+
 export class Lifecycle extends Context.Service<
   Lifecycle,
   {
-    /** Starts the volume's fiber unless it is running; a no-op for a running volume. */
+    /** Starts the volume unless it is running (issuing, or waiting for its renewal); a no-op then. */
     readonly start: (volumeId: string, options: StartOptions) => Effect.Effect<void>
     readonly state: (volumeId: string) => Effect.Effect<Option.Option<VolumeState>>
     /** Waits until the first issuance is done or failed; none when the volume is not started. */
     readonly awaitSettled: (volumeId: string) => Effect.Effect<Option.Option<VolumeState>>
-    /** Stops the volume's fiber, interrupting an issuance in flight, and forgets the volume. */
+    /** Stops the volume: cancels its renewal, interrupts an issuance in flight, forgets the volume. */
     readonly stop: (volumeId: string) => Effect.Effect<void>
     /**
-     * The volume's pod is gone: stops its fiber (a gate wait, an issuance in flight) and
-     * keeps it stopped — `start` is a no-op for it until `stop` forgets the volume — and a
-     * publish waiting on the first issuance hears PodGone.
+     * The volume's pod is gone: stops it (a gate wait, an issuance in flight, its renewal)
+     * and keeps it stopped — `start` is a no-op for it until `stop` forgets the volume — and
+     * a publish waiting on the first issuance hears PodGone.
      */
     readonly retire: (volumeId: string, pod: PodInfo) => Effect.Effect<void>
+    /** Volumes running: issuing, renewing, or waiting for their renewal. */
     readonly size: Effect.Effect<number>
     /** Counts and earliest times across volumes, for the metrics gauges. */
     readonly summary: Effect.Effect<VolumeSummary>
@@ -189,56 +158,30 @@ export class Lifecycle extends Context.Service<
   static readonly layer = Layer.effect(
     Lifecycle,
     Effect.gen(function* () {
-      const context = yield* Effect.context<
-        | Effect.Services<ReturnType<typeof issue>>
-        | Effect.Services<ReturnType<typeof awaitReadiness>>
-        | VolumeStore
-        | PodEvents
-        | CertificateRequests
-      >()
+      const context = yield* Effect.context<Needs>()
+      /** A volume's work in flight: its first issuance or a renewal; none while it waits. */
       const fibers = yield* FiberMap.make<string>()
-      const states = new Map<string, SubscriptionRef.SubscriptionRef<VolumeState>>()
+      /** A pending notice being told (a store read and an event): short, but stopped with its volume. */
+      const noticeFibers = yield* FiberMap.make<string>()
+      const volumes = new Map<string, Volume>()
       const retired = new Set<string>()
       const goneOf = (volumeId: string, pod: PodInfo): VolumeState => ({
         _tag: "Failed",
         error: new PodGone({ volumeId, pod: `${pod.namespace}/${pod.name}` }),
       })
 
-      const run = (
-        volumeId: string,
-        state: SubscriptionRef.SubscriptionRef<VolumeState>,
-        options: StartOptions,
-      ) =>
-        Effect.gen(function* () {
-          const store = yield* VolumeStore
-          const stored = yield* store.read(volumeId)
-          if (Option.isNone(stored)) return
-          const pod = stored.value.pod
-          // Retired while this fiber was on its way, or before a restart: it stays stopped.
-          if (retired.has(volumeId) || stored.value.podGoneAt !== undefined) {
-            return yield* SubscriptionRef.set(state, goneOf(volumeId, pod))
-          }
-          yield* Effect.gen(function* () {
-            let current = stored.value.issuance
-            if (current === undefined) {
-              const first = yield* firstIssuance(volumeId, pod, state, options)
-              if (Option.isNone(first)) return
-              current = first.value
-            }
-            while (true) {
-              yield* SubscriptionRef.set(state, { _tag: "Issued", issuance: current })
-              yield* sleepUntil(current.nextIssuanceAt)
-              current = yield* renew(volumeId, pod)
-            }
-          }).pipe(Effect.annotateLogs({ pod: `${pod.namespace}/${pod.name}` }))
-        }).pipe(
+      /** One volume's work, as its fiber runs it; a defect settles it as Failed for a waiting publish. */
+      const supervised = (volumeId: string, volume: Volume, work: Effect.Effect<void, unknown, Needs>) =>
+        work.pipe(
           Effect.catchCause((cause) =>
             Cause.hasInterruptsOnly(cause)
               ? Effect.void
               : Effect.logError("volume lifecycle stopped", cause).pipe(
                   // A waiting publish must hear of it, not wait out its deadline.
                   Effect.andThen(
-                    SubscriptionRef.set(state, { _tag: "Failed", error: new InternalError({ volumeId }) }),
+                    Effect.sync(() =>
+                      setState(volume, { _tag: "Failed", error: new InternalError({ volumeId }) }),
+                    ),
                   ),
                 ),
           ),
@@ -246,34 +189,160 @@ export class Lifecycle extends Context.Service<
           Effect.provide(context),
         )
 
-      const start = (volumeId: string, options: StartOptions) =>
+      /** Records the issuance and puts the volume in the timetable for its renewal (renews now when due). */
+      const issued = (
+        volumeId: string,
+        volume: Volume,
+        pod: PodInfo,
+        issuance: Issuance,
+      ): Effect.Effect<void, unknown, Needs> =>
         Effect.gen(function* () {
-          if (retired.has(volumeId) || (yield* FiberMap.has(fibers, volumeId))) return
-          const state = yield* SubscriptionRef.make<VolumeState>({ _tag: "Issuing" })
-          states.set(volumeId, state)
-          yield* FiberMap.run(fibers, volumeId, run(volumeId, state, options), { onlyIfMissing: true })
+          let current = issuance
+          while (true) {
+            const at = Date.parse(current.nextIssuanceAt)
+            setState(volume, { _tag: "Issued", notAfter: Date.parse(current.notAfter), renewAt: at })
+            if (at > (yield* Clock.currentTimeMillis)) return renewals.set(volumeId, at)
+            current = yield* renew(volumeId, pod)
+          }
         })
 
-      const awaitSettled = (volumeId: string) =>
+      const renewal = (volumeId: string, volume: Volume): Effect.Effect<void, unknown, Needs> =>
         Effect.gen(function* () {
-          const state = states.get(volumeId)
-          if (state === undefined) return Option.none<VolumeState>()
-          return yield* SubscriptionRef.changes(state).pipe(Stream.filter(isSettled), Stream.runHead)
+          const stored = yield* (yield* VolumeStore).read(volumeId)
+          if (Option.isNone(stored)) return
+          const pod = stored.value.pod
+          yield* Effect.flatMap(renew(volumeId, pod), (next) => issued(volumeId, volume, pod, next)).pipe(
+            Effect.annotateLogs({ pod: `${pod.namespace}/${pod.name}` }),
+          )
+        })
+
+      // The timetable's one fiber only starts due renewals; each runs as the volume's fiber.
+      const renewals = yield* makeTimetable((volumeId) =>
+        Effect.suspend(() => {
+          const volume = volumes.get(volumeId)
+          if (volume === undefined) return Effect.void
+          return Effect.asVoid(
+            FiberMap.run(fibers, volumeId, supervised(volumeId, volume, renewal(volumeId, volume))),
+          )
+        }),
+      )
+
+      /** While the first issuance is pending, the pod hears about it after 10 s and every minute after. */
+      const notices = yield* makeTimetable((volumeId) =>
+        Effect.suspend(() => {
+          const volume = volumes.get(volumeId)
+          if (volume === undefined || !volume.pending) return Effect.void
+          return pendingNotice(volumeId).pipe(
+            Effect.andThen(Clock.currentTimeMillis),
+            Effect.tap((now) =>
+              Effect.sync(() => {
+                if (volume.pending && volumes.get(volumeId) === volume) {
+                  notices.set(volumeId, now + pendingNoticeEvery)
+                }
+              }),
+            ),
+            Effect.catchCause((cause) =>
+              Effect.logWarning("could not tell the pod its issuance is pending", cause),
+            ),
+            Effect.annotateLogs({ volumeId }),
+            Effect.provide(context),
+            (notice) => Effect.asVoid(FiberMap.run(noticeFibers, volumeId, notice)),
+          )
+        }),
+      )
+
+      const firstIssuance = (volumeId: string, volume: Volume, pod: PodInfo, options: StartOptions) =>
+        Effect.gen(function* () {
+          const events = yield* PodEvents
+          // A volume held back by its gates says so itself; the pending notice is for the issuer's part.
+          yield* awaitReadiness(volumeId)
+          volume.pending = true
+          notices.set(volumeId, (yield* Clock.currentTimeMillis) + pendingNoticeAfter)
+          const first = attempt(volumeId, "first").pipe(
+            // The event goes first: the waiting publish removes the volume as soon as it sees Failed.
+            Effect.tapError((error) =>
+              events
+                .record(pod, {
+                  type: "Warning",
+                  reason: error._tag === "RequestDenied" ? "IssuanceDenied" : "IssuanceFailed",
+                  message: error.message,
+                })
+                .pipe(Effect.andThen(Effect.sync(() => setState(volume, { _tag: "Failed", error })))),
+            ),
+          )
+          const settled = options.retryFirstIssuance
+            ? Effect.asSome(first.pipe(Effect.retry(renewalBackoff)))
+            : Effect.option(first)
+          return yield* settled.pipe(
+            Effect.ensuring(
+              Effect.sync(() => {
+                volume.pending = false
+                notices.delete(volumeId)
+              }),
+            ),
+          )
+        })
+
+      const begin = (volumeId: string, volume: Volume, options: StartOptions) =>
+        Effect.gen(function* () {
+          const stored = yield* (yield* VolumeStore).read(volumeId)
+          if (Option.isNone(stored)) return
+          const pod = stored.value.pod
+          // Retired while this fiber was on its way, or before a restart: it stays stopped.
+          if (retired.has(volumeId) || stored.value.podGoneAt !== undefined) {
+            return setState(volume, goneOf(volumeId, pod))
+          }
+          yield* Effect.gen(function* () {
+            let current = stored.value.issuance
+            if (current === undefined) {
+              const first = yield* firstIssuance(volumeId, volume, pod, options)
+              if (Option.isNone(first)) return
+              current = first.value
+            }
+            yield* issued(volumeId, volume, pod, current)
+          }).pipe(Effect.annotateLogs({ pod: `${pod.namespace}/${pod.name}` }))
+        })
+
+      const running = (volumeId: string) => FiberMap.hasUnsafe(fibers, volumeId) || renewals.has(volumeId)
+
+      const start = (volumeId: string, options: StartOptions) =>
+        Effect.suspend(() => {
+          if (retired.has(volumeId) || running(volumeId)) return Effect.void
+          const volume: Volume = { state: { _tag: "Issuing" }, settled: undefined, pending: false }
+          volumes.set(volumeId, volume)
+          return Effect.asVoid(
+            FiberMap.run(fibers, volumeId, supervised(volumeId, volume, begin(volumeId, volume, options)), {
+              onlyIfMissing: true,
+            }),
+          )
+        })
+
+      /** Cancels whatever the volume has in the timetables or in flight. */
+      const halt = (volumeId: string) =>
+        Effect.suspend(() => {
+          renewals.delete(volumeId)
+          notices.delete(volumeId)
+          return FiberMap.remove(noticeFibers, volumeId).pipe(
+            Effect.andThen(FiberMap.remove(fibers, volumeId)),
+          )
         })
 
       return Lifecycle.of({
         start,
-        state: (volumeId) =>
+        state: (volumeId) => Effect.sync(() => Option.fromNullishOr(volumes.get(volumeId)?.state)),
+        awaitSettled: (volumeId) =>
           Effect.suspend(() => {
-            const state = states.get(volumeId)
-            return state === undefined ? Effect.succeedNone : Effect.asSome(SubscriptionRef.get(state))
+            const volume = volumes.get(volumeId)
+            if (volume === undefined) return Effect.succeedNone
+            if (isSettled(volume.state)) return Effect.succeedSome(volume.state)
+            volume.settled ??= Deferred.makeUnsafe<VolumeState>()
+            return Effect.asSome(Deferred.await(volume.settled))
           }),
-        awaitSettled,
         stop: (volumeId) =>
-          FiberMap.remove(fibers, volumeId).pipe(
+          halt(volumeId).pipe(
             Effect.andThen(
               Effect.sync(() => {
-                states.delete(volumeId)
+                volumes.delete(volumeId)
                 retired.delete(volumeId)
               }),
             ),
@@ -281,24 +350,28 @@ export class Lifecycle extends Context.Service<
         retire: (volumeId, pod) =>
           Effect.gen(function* () {
             retired.add(volumeId)
-            yield* FiberMap.remove(fibers, volumeId)
-            const state = states.get(volumeId)
-            if (state === undefined) states.set(volumeId, yield* SubscriptionRef.make(goneOf(volumeId, pod)))
-            else yield* SubscriptionRef.set(state, goneOf(volumeId, pod))
+            yield* halt(volumeId)
+            const volume = volumes.get(volumeId)
+            const gone = goneOf(volumeId, pod)
+            if (volume === undefined)
+              volumes.set(volumeId, { state: gone, settled: undefined, pending: false })
+            else setState(volume, gone)
           }),
-        size: FiberMap.size(fibers),
+        size: Effect.sync(() => {
+          let count = 0
+          for (const volumeId of volumes.keys()) if (running(volumeId)) count++
+          return count
+        }),
         summary: Effect.sync(() => {
           let earliestNotAfter: number | undefined
           let earliestRenewal: number | undefined
-          for (const state of states.values()) {
-            const value = SubscriptionRef.getUnsafe(state)
-            if (value._tag !== "Issued") continue
-            const notAfter = Date.parse(value.issuance.notAfter)
-            const renewal = Date.parse(value.issuance.nextIssuanceAt)
+          for (const { state } of volumes.values()) {
+            if (state._tag !== "Issued") continue
+            const { notAfter, renewAt: renewal } = state
             if (earliestNotAfter === undefined || notAfter < earliestNotAfter) earliestNotAfter = notAfter
             if (earliestRenewal === undefined || renewal < earliestRenewal) earliestRenewal = renewal
           }
-          return { volumes: states.size, earliestNotAfter, earliestRenewal }
+          return { volumes: volumes.size, earliestNotAfter, earliestRenewal }
         }),
       })
     }),

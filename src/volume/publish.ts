@@ -9,7 +9,7 @@
  * still in flight when the deadline comes first: issuance continues and kubelet's retry
  * joins it.
  */
-import { Clock, Duration, Effect, Option } from "effect"
+import { Clock, Duration, Effect, Fiber, Option } from "effect"
 import {
   needsContinueOnNotReady,
   parseAttributes,
@@ -121,9 +121,10 @@ const prepareWhileIssuing = Effect.fnUntraced(function* (
   issuer: string,
   prepare: PreparedBind,
 ) {
-  const [settled, prepared] = yield* Effect.all([awaitFirstIssuance(request), Effect.exit(prepare)], {
-    concurrency: 2,
-  })
+  // One fiber for the mount's preparation; this one waits for the issuance (no Effect.all pair of forks).
+  const preparing = yield* Effect.forkChild(Effect.exit(prepare))
+  const settled = yield* awaitFirstIssuance(request)
+  const prepared = yield* Fiber.join(preparing)
   // Nothing was mounted. The target stays as prepared: kubelet holds the volume as uncertain
   // and either retries, which finds it ready, or unpublishes, which removes it.
   if (Option.isNone(settled)) return yield* pending(request.volumeId, issuer)

@@ -139,6 +139,31 @@ describe.skipIf(!canMount)("restarts", () => {
     expect(matches(await readPair(harness, retry.targetPath))).toBe(true)
   })
 
+  it("kill -9 during issuance, signed while the driver is down: the restarted driver reads the answer it missed", async () => {
+    const harness = await start()
+    const pod = await newPod(harness)
+    const attributes = { ...seedAttributes, "csi.cert-manager.io/issuer-name": "restart-issuer" }
+    const first = await harness.kubelet.publish(pod, attributes, { deadlineMs: 2_000 })
+    expect(first.result.code).toBe(grpc.status.DEADLINE_EXCEEDED)
+    await harness.driver.stop("SIGKILL")
+    await harness.sandbox.setIssuerBehaviour("restart-issuer", { _tag: "Sign" })
+    const signed = await until("the request signed", async () => {
+      const [request] = await requestsOf(harness, pod)
+      const status = request?.status as { certificate?: string } | undefined
+      return (status?.certificate ?? "") === "" ? undefined : request
+    })
+    // The driver's cache keeps no certificate bytes: it lists the answered request without them,
+    // and the resumed issuance reads the request itself for its answer.
+    await harness.restart()
+    const retry = await harness.kubelet.publish(pod, attributes)
+    expect(retry.result.details).toBe("")
+    // The same request, not a new one after the first was judged unusable.
+    expect((await requestsOf(harness, pod)).map((request) => request.metadata.name)).toEqual([
+      signed.metadata.name,
+    ])
+    expect(matches(await readPair(harness, retry.targetPath))).toBe(true)
+  })
+
   it("SIGTERM leaves volumes, mounts and requests in place; a restart reschedules all 50 renewals", async () => {
     const harness = await start()
     const pods = await Promise.all(Array.from({ length: 50 }, () => newPod(harness)))

@@ -176,6 +176,20 @@ describe("API errors through the real client against the sandbox API server", ()
     expect(Exit.isSuccess(removed)).toBe(true)
   })
 
+  it("an answered request found in the cache (a resume) is read once from the API server for its certificate", async () => {
+    const { pem } = await makeCsr({ dnsNames: ["a.example.com"] })
+    const { input } = await submit({ csrPem: pem })
+    const request = { namespace: pod.namespace, name: input.name }
+    const awaitIssued = () =>
+      runtime.runPromise(CertificateRequests.use((r) => r.awaitIssued(request, "ca-issuer")))
+    // Waiting from before the answer: the watch event brings the certificate.
+    const fresh = await awaitIssued()
+    expect(fresh.certificatePem).toContain("BEGIN CERTIFICATE")
+    // Waiting after it: the cache's copy has no certificate, so it is read again, the same one.
+    const resumed = await awaitIssued()
+    expect(resumed).toEqual(fresh)
+  })
+
   it("pod events are cut at 1 KiB and repeats are folded into one", async () => {
     const message = `issuer said: ${"x".repeat(10_000)}`
     const record = () =>

@@ -1,5 +1,5 @@
 import { assert, it } from "@effect/vitest"
-import { Effect, Option, Ref, Stream } from "effect"
+import { Effect, Option, Queue, Ref, Stream } from "effect"
 import { TestClock } from "effect/testing"
 import { makeInformer, type WatchEvent } from "../../src/kube/informer.js"
 
@@ -77,4 +77,73 @@ it.effect("skips objects that do not decode instead of failing", () =>
       ["b"],
     )
   }).pipe(Effect.scoped),
+)
+
+it.effect(
+  "keeps no certificate bytes: the cache's copy of an answered request leaves them out, a waiter's change has them",
+  () =>
+    Effect.gen(function* () {
+      const answered = (name: string, resourceVersion: string) => ({
+        metadata: {
+          name,
+          namespace: "ns",
+          resourceVersion,
+          uid: `uid-${name}`,
+          creationTimestamp: "2026-01-01T00:00:00Z",
+          labels: {
+            "csi.cert-manager.io/node-id-hash": "n1",
+            "csi.cert-manager.io/volume-id-hash": `v-${name}`,
+          },
+        },
+        spec: { issuerRef: { name: "ca-issuer", kind: "Issuer", group: "cert-manager.io" } },
+        status: {
+          conditions: [
+            { type: "Approved", status: "True", reason: "cert-manager.io", message: "approved" },
+            {
+              type: "Ready",
+              status: "True",
+              reason: "Issued",
+              message: "Certificate fetched from issuer successfully",
+            },
+          ],
+          certificate: Buffer.from(`certificate of ${name}`).toString("base64"),
+          ca: Buffer.from("the CA").toString("base64"),
+        },
+      })
+      const pending = cr("pending", "3")
+      const { source } = yield* scripted(
+        [{ items: [answered("listed", "2"), pending], resourceVersion: "3" }],
+        [[{ type: "MODIFIED", object: answered("watched", "4") }]],
+      )
+      const informer = yield* makeInformer(source)
+      const changes = yield* informer.changesOf("ns", "watched")
+      yield* informer.firstSync
+      const change = yield* Queue.take(changes)
+      // The waiter gets the request as the API sent it.
+      assert.strictEqual(change.object.status?.certificate, answered("watched", "4").status.certificate)
+      for (const name of ["listed", "watched"]) {
+        const cached = Option.getOrThrow(yield* informer.get("ns", name))
+        assert.isTrue(cached.certificatesOmitted)
+        assert.isUndefined(cached.status?.certificate)
+        assert.isUndefined(cached.status?.ca)
+        assert.notInclude(JSON.stringify(cached), "message")
+        assert.deepStrictEqual(
+          cached.status?.conditions?.map((c) => `${c.type}=${c.status}`),
+          ["Approved=True", "Ready=True"],
+        )
+        assert.deepStrictEqual(cached.metadata.labels, { "csi.cert-manager.io/volume-id-hash": `v-${name}` })
+        assert.strictEqual(cached.spec.issuerRef.name, "ca-issuer")
+      }
+      // Answered requests to one issuer share their spec and status: one object each, not one a volume.
+      const [listed, watched] = [
+        Option.getOrThrow(yield* informer.get("ns", "listed")),
+        Option.getOrThrow(yield* informer.get("ns", "watched")),
+      ]
+      assert.strictEqual(listed.spec, watched.spec)
+      assert.strictEqual(listed.status, watched.status)
+      // A request not answered yet keeps its conditions whole, for the messages that describe it.
+      const waiting = Option.getOrThrow(yield* informer.get("ns", "pending"))
+      assert.isUndefined(waiting.certificatesOmitted)
+      assert.deepStrictEqual(waiting.status, pending.status)
+    }).pipe(Effect.scoped),
 )

@@ -7,6 +7,7 @@ import { assert, describe, it } from "@effect/vitest"
 import { KubeConfig } from "@kubernetes/client-node"
 import { Effect, Layer, Option, Queue } from "effect"
 import { Config } from "../../src/config.js"
+import type { ReadinessGate } from "../../src/gates/gates.js"
 import { KubeClient } from "../../src/kube/client.js"
 import { goneBy, Pods } from "../../src/kube/pods.js"
 import { Health } from "../../src/observability/health.js"
@@ -15,12 +16,18 @@ import { testConfig } from "../volume/programs-support.js"
 
 const node = "node-a"
 
+/** The gates the driver judges name the conditions and annotations its pod cache keeps. */
+const gates: ReadonlyArray<ReadinessGate> = [
+  { _tag: "PodCondition", type: "Ready", status: "True" },
+  { _tag: "PodAnnotation", key: "a" },
+]
+
 const podsOn = (sandbox: Sandbox) => {
   const kubeConfig = new KubeConfig()
   kubeConfig.loadFromString(sandbox.kubeconfig(sandbox.driverToken))
   return Pods.layer.pipe(
     Layer.provideMerge(Layer.mergeAll(KubeClient.fromKubeConfig(kubeConfig), Health.layer)),
-    Layer.provide(Config.layer(testConfig({ nodeId: node }))),
+    Layer.provide(Config.layer(testConfig({ nodeId: node, readinessGates: gates }))),
   )
 }
 
@@ -64,28 +71,41 @@ describe("Pods (live, over the sandbox)", () => {
     ),
   )
 
-  it.live("the first list decodes client-node's typed pods: IPs, conditions, annotations", () =>
-    withPods(
-      () =>
-        Effect.gen(function* () {
-          const pods = yield* Pods
-          yield* pods.firstSync
-          const listed = Option.getOrThrow(yield* pods.get("ns", "early"))
-          assert.deepStrictEqual(listed.ips, ["fd00::9"])
-          assert.deepStrictEqual(listed.conditions, [{ type: "Ready", status: "True" }])
-          assert.deepStrictEqual(listed.annotations, { a: "1" })
-          assert.isFalse(listed.deleting)
-        }),
-      (sandbox) =>
-        Effect.gen(function* () {
-          yield* sandbox.registerPod({ namespace: "ns", name: "early", nodeName: node })
-          yield* sandbox.updatePod("ns", "early", {
-            ips: ["fd00::9"],
-            conditions: [{ type: "Ready", status: "True" }],
-            annotations: { a: "1" },
-          })
-        }),
-    ),
+  it.live(
+    "the first list decodes client-node's typed pods: IPs, and the conditions and annotations the gates name",
+    () =>
+      withPods(
+        (sandbox) =>
+          Effect.gen(function* () {
+            const pods = yield* Pods
+            yield* pods.firstSync
+            const listed = Option.getOrThrow(yield* pods.get("ns", "early"))
+            assert.deepStrictEqual(listed.ips, ["fd00::9"])
+            // Only what a gate reads is kept: not the other condition, not the large annotation.
+            assert.deepStrictEqual(listed.conditions, [{ type: "Ready", status: "True" }])
+            assert.deepStrictEqual(listed.annotations, { a: "1" })
+            assert.isFalse(listed.deleting)
+            const changes = yield* pods.changesOf("ns", "early")
+            yield* sandbox.updatePod("ns", "early", {
+              annotations: { a: "2", "kubectl.kubernetes.io/last-applied-configuration": "x".repeat(4096) },
+            })
+            const change = yield* Queue.take(changes)
+            assert.deepStrictEqual(change.object.annotations, { a: "2" })
+            assert.deepStrictEqual(Option.getOrThrow(yield* pods.get("ns", "early")).annotations, { a: "2" })
+          }).pipe(Effect.scoped),
+        (sandbox) =>
+          Effect.gen(function* () {
+            yield* sandbox.registerPod({ namespace: "ns", name: "early", nodeName: node })
+            yield* sandbox.updatePod("ns", "early", {
+              ips: ["fd00::9"],
+              conditions: [
+                { type: "Ready", status: "True" },
+                { type: "PodScheduled", status: "True" },
+              ],
+              annotations: { a: "1", "kubectl.kubernetes.io/last-applied-configuration": "x".repeat(4096) },
+            })
+          }),
+      ),
   )
 
   it.live("a deleted pod, or another UID under its name, is gone for the volume's pod", () =>

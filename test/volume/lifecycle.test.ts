@@ -6,7 +6,7 @@
  * the backoff's jitter a factor of 1 and the renewal's half its bound.
  */
 import { assert, describe, it } from "@effect/vitest"
-import { Clock, Duration, Effect, Option } from "effect"
+import { Clock, Duration, Effect, Fiber, Option } from "effect"
 import { TestClock } from "effect/testing"
 import * as K from "../../src/attributes/keys.js"
 import { FakeCertificateRequests } from "../../src/testing/fake-certificate-requests.js"
@@ -313,5 +313,111 @@ describe("after unpublish", () => {
       assert.deepStrictEqual(yield* fake.live(idle), [])
       assert.deepStrictEqual(yield* fake.live(retrying), [])
     }).pipe(Effect.provide(testLayer({ issuers: { flaky: IssuerBehaviour.sign() } })), fixedRandom(0.5)),
+  )
+})
+
+describe("the node's renewal schedule", () => {
+  /** Renewal requests of the volume so far (the first issuance's included). */
+  const requestsOf = (volumeId: string) =>
+    Effect.map(
+      FakeCertificateRequests.use((fake) => fake.submitted),
+      (all) => all.filter((request) => request.volumeId === volumeId),
+    )
+
+  it.effect(
+    "many volumes renew each at its own time; an unpublished one never; a failing one backs off alone",
+    () =>
+      Effect.gen(function* () {
+        const lifecycle = yield* Lifecycle
+        const fake = yield* FakeCertificateRequests
+        // Lifetimes of 3h, 4h, ... 22h: each renews at 2/3 of its own, brought forward by half the jitter bound.
+        const ids = Array.from({ length: 20 }, () => newVolumeId())
+        for (const [i, id] of ids.entries()) {
+          const issuer = i === 5 ? "flaky" : "ca-issuer"
+          yield* publish(
+            publishRequest(id, { with: { [K.DurationKey]: `${3 + i}h`, [K.IssuerNameKey]: issuer } }),
+          )
+        }
+        yield* settle
+        const due = new Map<string, number>()
+        for (const id of ids) due.set(id, yield* nextIssuanceAt(id))
+        const [gone, failing] = [ids[9] as string, ids[5] as string]
+        yield* unpublish(unpublishRequest(gone))
+        yield* fake.setBehaviour("flaky", IssuerBehaviour.fail())
+        assert.strictEqual(yield* lifecycle.size, 19)
+
+        // Walk the clock to each renewal time in turn: that volume's renewal, and no one else's, is requested.
+        const order = [...due].filter(([id]) => id !== gone).sort((a, b) => a[1] - b[1])
+        for (const [id, at] of order) {
+          const now = yield* Clock.currentTimeMillis
+          yield* TestClock.adjust(at - now - 1)
+          yield* settle
+          assert.strictEqual((yield* requestsOf(id)).length, 1, `${id} not renewed before its time`)
+          yield* TestClock.adjust(1)
+          yield* eventually(
+            Effect.map(requestsOf(id), (requests) => requests.length >= 2),
+            `${id} renewed at its time`,
+          )
+          if (id !== failing) {
+            yield* eventually(
+              Effect.map(volumeOf(id), (v) => v.generation === 2),
+              `${id}'s renewed files`,
+            )
+          }
+          yield* settle
+        }
+        assert.strictEqual((yield* requestsOf(gone)).length, 1)
+        for (const id of ids) {
+          if (id === gone || id === failing) continue
+          // Renewed once, and the next renewal is scheduled from the new certificate.
+          assert.isAbove(yield* nextIssuanceAt(id), due.get(id) ?? 0)
+        }
+        // The failing volume kept retrying on its backoff meanwhile; the others were not held up by it.
+        assert.isAbove((yield* requestsOf(failing)).length, 5)
+        assert.strictEqual(yield* lifecycle.size, 19)
+        const summary = yield* lifecycle.summary
+        assert.strictEqual(summary.volumes, 19)
+      }).pipe(Effect.provide(testLayer({ issuers: { flaky: IssuerBehaviour.sign() } })), fixedRandom(0.5)),
+  )
+
+  it.effect("a pending first issuance: the pod hears after 10 s, then every minute, until it is issued", () =>
+    Effect.gen(function* () {
+      const fake = yield* FakeCertificateRequests
+      const id = newVolumeId()
+      const notices = Effect.map(
+        RecordingPodEvents.use((recording) => recording.events),
+        (events) => events.filter((event) => event.reason === "IssuancePending"),
+      )
+      const publishing = yield* Effect.forkChild(
+        publish(publishRequest(id, { with: { [K.IssuerNameKey]: "held" } })).pipe(Effect.exit),
+      )
+      yield* eventually(
+        Effect.map(requestsOf(id), (requests) => requests.length === 1),
+        "the request",
+      )
+      yield* settle
+      yield* TestClock.adjust(Duration.millis(9_999))
+      yield* settle
+      assert.strictEqual((yield* notices).length, 0)
+      yield* TestClock.adjust(1)
+      yield* eventually(
+        Effect.map(notices, (events) => events.length === 1),
+        "the first notice",
+      )
+      const [first] = yield* notices
+      assert.include(first?.message ?? "", "waiting for issuer held to sign CertificateRequest")
+      yield* TestClock.adjust(Duration.minutes(1))
+      yield* eventually(
+        Effect.map(notices, (events) => events.length === 2),
+        "the second notice",
+      )
+      yield* fake.setBehaviour("held", IssuerBehaviour.sign())
+      const exit = yield* Fiber.join(publishing)
+      assert.isTrue(exit._tag === "Success", "the publish waiting on it succeeds")
+      yield* settle
+      yield* TestClock.adjust(Duration.minutes(10))
+      yield* settle
+      assert.strictEqual((yield* notices).length, 2)
+    }).pipe(Effect.provide(testLayer({ issuers: { held: IssuerBehaviour.pending() } })), fixedRandom(0.5)),
   )
 })
