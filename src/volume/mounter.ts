@@ -65,10 +65,10 @@ const tryFsAsync = <A>(operation: string, target: string, call: () => Promise<A>
   })
 
 /**
- * Path calls (mkdir, realpath, stat, rmdir) are synchronous, as inspect.ts's: on kubelet's
- * local directories each takes a few µs, and the `fs/promises` form costs several times
- * that in CPU for the thread pool's round trip. The mount table is still read async: it
- * grows with the node's mounts, and the kernel writes it out while it is read.
+ * Path calls that only look (realpath, stat) and rmdir are synchronous, as inspect.ts's: on
+ * kubelet's local directories each takes a few µs, and the `fs/promises` form costs several
+ * times that in CPU for the thread pool's round trip. The mount table is still read async:
+ * it grows with the node's mounts, and the kernel writes it out while it is read.
  */
 const tryFs = <A>(operation: string, target: string, call: () => A) =>
   Effect.try({
@@ -130,8 +130,10 @@ const makeMounter = (calls: MountCalls, mountInfo: string): Mounter["Service"] =
     return (yield* topOf("isBound", yield* realpathOf("isBound", source), realTarget))._tag === "Ours"
   })
 
+  // The one call that changes kubelet's filesystem stays on the thread pool: making a directory
+  // there can take a while (~0.2 ms of ext4 here, more with many mounts in the namespace).
   const mkdirP = (operation: string, target: string, mode: number) =>
-    tryFs(operation, target, () => fs.mkdirSync(target, { recursive: true, mode }))
+    tryFsAsync(operation, target, () => fsp.mkdir(target, { recursive: true, mode }))
 
   const prepareBind = Effect.fnUntraced(function* (source: string, target: string) {
     yield* mkdirP("bindReadOnly", target, 0o750)
