@@ -16,6 +16,7 @@ import * as fs from "node:fs"
 import * as path from "node:path"
 import { Clock, Effect, Option } from "effect"
 import { reasonOf, StorageError } from "./errors.js"
+import { child } from "./paths.js"
 
 /** A failed step of a synchronous sequence: what it was doing, on which path, and why. */
 class StepFailure {
@@ -60,21 +61,6 @@ export const runSteps = <A>(
 /** Runs synchronous `node:fs` calls; a thrown error becomes a StorageError naming the operation and path. */
 export const tryFs = <A>(operation: string, target: string, run: () => A): Effect.Effect<A, StorageError> =>
   runSteps(operation, target, run)
-
-/** A path `path.join` would change: doubled slashes, `.` or `..` segments. */
-const unnormalized = /\/\/|(^|\/)\.\.?(\/|$)/
-
-/**
- * `path.join(dir, name)` for one plain component `name` (no `/`, not `.` or `..`): when
- * `dir` is normal already, as the store's and the writer's own paths are, the two are
- * put together without join's normalizing pass, which allocated more than the writes.
- */
-export const child = (dir: string, name: string): string =>
-  dir === "" || unnormalized.test(dir)
-    ? path.join(dir, name)
-    : dir.endsWith("/")
-      ? `${dir}${name}`
-      : `${dir}/${name}`
 
 const isMissing = (cause: unknown): boolean => (cause as NodeJS.ErrnoException | undefined)?.code === "ENOENT"
 

@@ -8,6 +8,7 @@ import * as fs from "node:fs"
 import * as path from "node:path"
 import { Effect } from "effect"
 import { MountError, reasonOf } from "./errors.js"
+import { absolutePath, child } from "./paths.js"
 
 /** What is at a path, as `inspect` finds it. */
 export interface PathState {
@@ -47,7 +48,8 @@ export const resolveExisting = (target: string, exists = true): string => {
   if (real !== undefined) return real
   const parent = path.dirname(target)
   const realParent = parent === target ? undefined : ifExists(() => realpath(parent))
-  if (realParent !== undefined) return path.join(realParent, path.basename(target))
+  if (realParent !== undefined)
+    return child(realParent, target.slice(parent.length + (parent === "/" ? 0 : 1)))
   // Deeper: walk down from / to the first missing component.
   const components = target.split("/").filter((c) => c !== "")
   let at = "/"
@@ -83,7 +85,7 @@ const lstatOf = (absolute: string): fs.Stats | "below a file" | undefined => {
 }
 
 const inspect = (target: string): PathState => {
-  const absolute = path.resolve(target)
+  const absolute = absolutePath(target)
   const stats = lstatOf(absolute)
   // Nothing there (or below a file): realpath would fail for it too, so only its parents are resolved.
   const resolved = resolveExisting(absolute, stats !== undefined && stats !== "below a file")

@@ -13,7 +13,6 @@
  */
 import * as fs from "node:fs"
 import * as fsp from "node:fs/promises"
-import * as path from "node:path"
 import { Context, Effect, Layer, Option, Result, type Scope } from "effect"
 import { quoteCut } from "../csi/target-path.js"
 import { makeCommandShell } from "./command-shell.js"
@@ -22,6 +21,7 @@ import { hasCode, ifExists, inspectPath, type PathState, realpath, resolveExisti
 import { commandMounts } from "./mount-commands.js"
 import { loadMountAddon, type MountCalls, type MountState, syscallMounts } from "./mount-syscalls.js"
 import { bindRootsOf, isBindOf, type MountInfoEntry, mountsAtIn, parseMountInfo } from "./mountinfo.js"
+import { absolutePath } from "./paths.js"
 
 const mountInfoPath = "/proc/self/mountinfo"
 
@@ -87,7 +87,7 @@ const makeMounter = (calls: MountCalls, mountInfo: string): Mounter["Service"] =
   /** The mounts at `target` (resolved like the kernel shows it), topmost last; none when it does not exist. */
   const mountsOn = (operation: string, target: string) =>
     Effect.gen(function* () {
-      const real = yield* tryFs(operation, target, () => ifExists(() => realpath(path.resolve(target))))
+      const real = yield* tryFs(operation, target, () => ifExists(() => realpath(absolutePath(target))))
       if (real === undefined) return Option.none<{ real: string; mounts: ReadonlyArray<MountInfoEntry> }>()
       const mounts = mountsAtIn(yield* readMountInfo(operation, target), real)
       return Option.some({ real, mounts })
@@ -96,7 +96,7 @@ const makeMounter = (calls: MountCalls, mountInfo: string): Mounter["Service"] =
   /** Whether `target` is a mount point (with its real path): statx first, mountinfo when it cannot tell. */
   const mountedAt = (operation: string, target: string) =>
     Effect.gen(function* () {
-      const real = yield* tryFs(operation, target, () => ifExists(() => realpath(path.resolve(target))))
+      const real = yield* tryFs(operation, target, () => ifExists(() => realpath(absolutePath(target))))
       if (real === undefined) return { real: target, mounted: false }
       const state = yield* stateOf(real)
       if (state !== "unknown") return { real, mounted: state !== "unmounted" }
@@ -108,7 +108,7 @@ const makeMounter = (calls: MountCalls, mountInfo: string): Mounter["Service"] =
   })
 
   const realpathOf = (operation: string, target: string) =>
-    tryFs(operation, target, () => resolveExisting(path.resolve(target)))
+    tryFs(operation, target, () => resolveExisting(absolutePath(target)))
 
   /**
    * The topmost mount at `realTarget` and whether it is a bind of `realSource`: from statx when

@@ -24,7 +24,6 @@ import type { PodInfo } from "../attributes/spec.js"
 import { Config } from "../config.js"
 import { Health } from "../observability/health.js"
 import {
-  child,
   type FileToWrite,
   ifExists,
   isPlainName,
@@ -39,6 +38,7 @@ import {
   writeNewFile,
 } from "./atomic-writer.js"
 import { reasonOf, StorageError } from "./errors.js"
+import { child } from "./paths.js"
 
 export interface Issuance {
   /** The request the certificate came from; absent for files taken back from an earlier data root. */

@@ -6,7 +6,7 @@ import * as path from "node:path"
 import { Worker } from "node:worker_threads"
 import { assert, describe, it } from "@effect/vitest"
 import { Effect, Option } from "effect"
-import { child, dataLink, readCurrent, removeTree, writeAtomically } from "../../src/volume/atomic-writer.js"
+import { dataLink, readCurrent, removeTree, writeAtomically } from "../../src/volume/atomic-writer.js"
 import { StorageError } from "../../src/volume/errors.js"
 import { assertFileSetLayout } from "./store-scenario.js"
 
@@ -21,34 +21,6 @@ const places = [
   { name: "a plain directory", parent: os.tmpdir() },
   ...(shmIsTmpfs ? [{ name: "tmpfs (/dev/shm)", parent: "/dev/shm" }] : []),
 ]
-
-describe("child", () => {
-  it("is path.join of a directory and one plain name", () => {
-    const dirs = [
-      "/",
-      "/a",
-      "/a/",
-      "a",
-      "a/b/",
-      ".",
-      "./a",
-      "a/./b",
-      "a/../b",
-      "/a//b",
-      "..",
-      "../a",
-      "/a/..",
-      "/a/.",
-      "",
-      "/..data/x",
-    ]
-    for (const dir of dirs) {
-      for (const name of ["x", "..data", ".x.tmp", "..2026_01_01_00_00_00.abc"]) {
-        assert.strictEqual(child(dir, name), path.join(dir, name), `${JSON.stringify(dir)} + ${name}`)
-      }
-    }
-  })
-})
 
 const mode = async (file: string) => (await fs.lstat(file)).mode & 0o7777
 const generations = async (dataDir: string) =>
