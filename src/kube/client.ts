@@ -15,6 +15,7 @@ import {
   ApiException,
   CoreV1Api,
   CustomObjectsApi,
+  HttpMethod,
   KubeConfig,
   RequestContext,
 } from "@kubernetes/client-node"
@@ -118,25 +119,64 @@ interface Pool {
   readonly watches: Dispatcher
 }
 
+/** client-node's own per-request step: the identity's Authorization header (token, token file, exec plugin, OIDC). */
+interface AuthorizationHeader {
+  readonly applyAuthorizationHeader?: (options: https.RequestOptions) => Promise<void>
+}
+
 /**
  * client-node 2.0 builds a new connection pool for every request (a TLS handshake
  * each, and sockets left open); this config builds one, of at most `maxConnections`,
- * and reuses it.
+ * and reuses it. Per request, client-node also reads the CA, certificate and key again
+ * (files, or base64 to decode) only to build that pool: here they are read once, with
+ * the pool, and a request gets only its headers. Those still come from client-node's
+ * authenticators on every request, so an in-cluster token file is read again as it
+ * rotates (client-node's FileAuth, once a minute) and an exec plugin's token renews.
  */
-class PooledKubeConfig extends KubeConfig {
-  private pool: Promise<Pool> | undefined
+export class PooledKubeConfig extends KubeConfig {
+  private pool: Promise<Pool | undefined> | undefined
 
   override async applySecurityAuthentication(context: RequestContext): Promise<void> {
-    await super.applySecurityAuthentication(context)
-    const created = context.getDispatcher()
-    if (created === undefined) return
-    this.pool ??= this.makePool(created)
-    const pool = await this.pool
-    context.setDispatcher(isWatch(context.getUrl()) ? pool.watches : pool.requests)
+    const authorization = (this as unknown as AuthorizationHeader).applyAuthorizationHeader
+    // Another client-node without that step: its own whole method, and our pool on top.
+    if (authorization === undefined) return this.withPool(context, super.applySecurityAuthentication(context))
+    const options: https.RequestOptions = { headers: {} }
+    const user = this.getCurrentUser()
+    // What client-node's applyHTTPSOptions adds besides TLS settings, before the authenticators run.
+    if (user?.impersonateUser != null) options.headers = { "Impersonate-User": user.impersonateUser }
+    await authorization.call(this, options)
+    if (user?.username) {
+      const basic = Buffer.from(`${user.username}:${user.password}`).toString("base64")
+      context.setHeaderParam("Authorization", `Basic ${basic}`)
+    }
+    for (const [key, value] of Object.entries(options.headers ?? {})) context.setHeaderParam(key, `${value}`)
+    return this.withPool(context, Promise.resolve())
   }
 
-  /** Our own Agent with client-node's TLS settings; through a proxy, client-node's dispatcher as it is. */
-  private async makePool(created: Dispatcher): Promise<Pool> {
+  /** Once `applied` has: the pool's dispatcher on the request (none: the global one, as client-node leaves it). */
+  private async withPool(context: RequestContext, applied: Promise<void>): Promise<void> {
+    await applied
+    const pool = await this.poolOnce()
+    if (pool !== undefined) context.setDispatcher(isWatch(context.getUrl()) ? pool.watches : pool.requests)
+  }
+
+  /** The pool, made by the first request; a failure to make it (a CA file not there yet) is retried by the next. */
+  private poolOnce(): Promise<Pool | undefined> {
+    this.pool ??= this.makePool().catch((cause: unknown) => {
+      this.pool = undefined
+      return Promise.reject(cause)
+    })
+    return this.pool
+  }
+
+  /** Our own Agent with client-node's TLS settings; through a proxy, client-node's own dispatcher. */
+  private async makePool(): Promise<Pool | undefined> {
+    // client-node's dispatcher for this identity, as it would make one per request: undefined
+    // when its TLS options are all default (the global dispatcher then).
+    const probe = new RequestContext(this.getCurrentCluster()?.server ?? "http://localhost", HttpMethod.GET)
+    await super.applySecurityAuthentication(probe)
+    const created = probe.getDispatcher()
+    if (created === undefined) return undefined
     const options: https.AgentOptions = {}
     await this.applyToHTTPSOptions(options)
     const planned = this.createDispatcherOptions(this.getCurrentCluster(), options)
@@ -150,6 +190,8 @@ class PooledKubeConfig extends KubeConfig {
             bodyTimeout: requestTimeoutMs,
           })
         : created
+    // The probe's own Agent opened no connection; it goes now, unless it is the pool itself.
+    if (requests !== created) await created.close()
     return { requests, watches: withoutBodyTimeout(requests) }
   }
 }

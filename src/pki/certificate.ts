@@ -13,7 +13,7 @@ import { Clock, Duration, Effect, Result } from "effect"
 import { chainsTo } from "./chain.js"
 import { CertificateInvalid } from "./errors.js"
 import type { PrivateKey } from "./keys.js"
-import { type PemProblem, readPem, writePem } from "./pem.js"
+import { type PemBlock, type PemProblem, readPem, writePemBlock } from "./pem.js"
 
 export interface IssuedCertificate {
   /** The leaf first, then any chain, as the issuer ordered them; normalized PEM. */
@@ -38,7 +38,7 @@ export const clockSkew = Duration.minutes(5)
 const maxDetail = 1024
 
 interface Parsed {
-  readonly der: Uint8Array
+  readonly block: PemBlock
   readonly certificate: crypto.X509Certificate
 }
 
@@ -91,7 +91,11 @@ const readCertificates = (
       )
     }
     const certificate = parseDer(block.der)
-    if (certificate === undefined || !Buffer.from(block.der).equals(certificate.raw)) {
+    const der = block.der
+    if (
+      certificate === undefined ||
+      !Buffer.from(der.buffer, der.byteOffset, der.byteLength).equals(certificate.raw)
+    ) {
       return Result.fail(
         problem(
           reasonOf("Unparsable"),
@@ -99,7 +103,7 @@ const readCertificates = (
         ),
       )
     }
-    parsed.push({ der: block.der, certificate })
+    parsed.push({ block, certificate })
   }
   return Result.succeed(parsed)
 }
@@ -132,7 +136,7 @@ const quoteName = (nodeName: string | undefined): string => {
 const bounded = (message: string) =>
   message.length > maxDetail ? `${message.slice(0, maxDetail)}…` : message
 
-const normalized = (chain: ReadonlyArray<Parsed>) => chain.map((c) => writePem("CERTIFICATE", c.der)).join("")
+const normalized = (chain: ReadonlyArray<Parsed>) => chain.map((c) => writePemBlock(c.block)).join("")
 
 const untrusted = (leaf: crypto.X509Certificate, intermediates: number, cas: ReadonlyArray<Parsed>) => {
   const shown = cas.slice(0, 3).map((ca) => quoteName(ca.certificate.subject))

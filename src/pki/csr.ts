@@ -64,11 +64,11 @@ export const ipAddressBytes = (text: string): Uint8Array | undefined => {
   return mapped ? bytes.slice(12) : bytes
 }
 
+const utf8 = new TextEncoder()
+
 /** SubjectAltName in Go's order (DNS, IP, URI); undefined when there are none. */
 const subjectAltName = (spec: CertificateSpec): Result.Result<Uint8Array | undefined, CsrError> => {
-  const names: Array<Uint8Array> = spec.dnsNames.map((dns) =>
-    Der.implicitPrimitive(2, new TextEncoder().encode(dns)),
-  )
+  const names: Array<Uint8Array> = spec.dnsNames.map((dns) => Der.implicitPrimitive(2, utf8.encode(dns)))
   for (const ip of spec.ipAddresses) {
     const bytes = ipAddressBytes(ip)
     if (bytes === undefined) {
@@ -79,7 +79,7 @@ const subjectAltName = (spec: CertificateSpec): Result.Result<Uint8Array | undef
   for (const uri of spec.uris) {
     if (!URL.canParse(uri))
       return Result.fail(new CsrError({ reason: "InvalidSan", message: `"${uri}" is not a URI` }))
-    names.push(Der.implicitPrimitive(6, new TextEncoder().encode(uri)))
+    names.push(Der.implicitPrimitive(6, utf8.encode(uri)))
   }
   return Result.succeed(names.length === 0 ? undefined : Der.sequence(...names))
 }

@@ -6,11 +6,13 @@
  * and checked), so a description can go into a message or an event as it is.
  */
 import { Result } from "effect"
-import { pem } from "./der.js"
+import { pem, pemOfBase64 } from "./der.js"
 
 export interface PemBlock {
   readonly label: string
   readonly der: Uint8Array
+  /** The body as one line of (canonical) base64: what `der` encodes to. */
+  readonly base64: string
 }
 
 export type PemProblem =
@@ -53,6 +55,7 @@ const plural = (n: number, word: string) => `${n} ${word}${n === 1 ? "" : "s"}`
 const decodeCanonicalBase64 = (body: string): Uint8Array | undefined => {
   if (body.length === 0 || body.length % 4 !== 0 || !base64Pattern.test(body)) return undefined
   const bytes = Buffer.from(body, "base64")
+  // A copy of its own: a small Buffer is a view of a shared 8 KiB slab that it would keep alive.
   return bytes.toString("base64") === body ? new Uint8Array(bytes) : undefined
 }
 
@@ -110,13 +113,14 @@ export const readPem = (
         malformed(index, `(${JSON.stringify(label)}) ends with an END line of another label`),
       )
     }
-    const der = decodeCanonicalBase64(text.slice(bodyStart, endAt).replace(whitespace, ""))
+    const base64 = text.slice(bodyStart, endAt).replace(whitespace, "")
+    const der = decodeCanonicalBase64(base64)
     if (der === undefined) {
       return Result.fail(
         malformed(index, `(${JSON.stringify(label)}) has headers or a body that is not canonical base64`),
       )
     }
-    blocks.push({ label, der })
+    blocks.push({ label, der, base64 })
     at = endAt + closing.length
     // An END line ends its line: "-----END X----------BEGIN X-----" is not two blocks.
     if (at < text.length && !isSpace(text.charCodeAt(at)))
@@ -129,3 +133,6 @@ export const readPem = (
 
 /** One block, normalized: 64-character lines and one trailing newline. */
 export const writePem = (label: string, der: Uint8Array): string => `${pem(label, der)}\n`
+
+/** A block read by `readPem`, normalized as `writePem` writes it, without encoding its bytes again. */
+export const writePemBlock = (block: PemBlock): string => `${pemOfBase64(block.label, block.base64)}\n`

@@ -16,6 +16,7 @@ import * as fs from "node:fs"
 import * as path from "node:path"
 import { Clock, Effect, Option } from "effect"
 import { reasonOf, StorageError } from "./errors.js"
+import { child } from "./paths.js"
 
 /** A failed step of a synchronous sequence: what it was doing, on which path, and why. */
 class StepFailure {
@@ -179,7 +180,7 @@ const removeTreeSteps = (target: string): void => {
     step("remove", target, () => fs.chmodSync(target, 0o700))
     const entries = step("remove", target, () => fs.readdirSync(target, { withFileTypes: true }))
     for (const entry of entries) {
-      if (entry.isDirectory()) removeTreeSteps(path.join(target, entry.name))
+      if (entry.isDirectory()) removeTreeSteps(child(target, entry.name))
     }
   }
   step("remove", target, () => fs.rmSync(target, { recursive: true, force: true }))
@@ -203,13 +204,13 @@ const bestEffort = (run: () => void): void => {
 
 /** Makes `dataDir/name` a symlink to `..data/name`, replacing anything else there atomically. */
 const ensureVisibleLink = (dataDir: string, name: string): void => {
-  const visible = path.join(dataDir, name)
-  const wanted = path.join(dataLink, name)
+  const visible = child(dataDir, name)
+  const wanted = `${dataLink}/${name}`
   step("link", visible, () => {
     const stat = fs.lstatSync(visible, { throwIfNoEntry: false })
     if (stat === undefined) return fs.symlinkSync(wanted, visible)
     if (stat.isSymbolicLink() && fs.readlinkSync(visible) === wanted) return
-    const tmp = path.join(dataDir, linkTmp)
+    const tmp = child(dataDir, linkTmp)
     if (exists(tmp)) fs.unlinkSync(tmp)
     fs.symlinkSync(wanted, tmp)
     fs.renameSync(tmp, visible)
@@ -227,7 +228,7 @@ const removeStale = (
 ): void => {
   const entries = step("list", dataDir, () => fs.readdirSync(dataDir, { withFileTypes: true }))
   for (const entry of entries) {
-    const target = path.join(dataDir, entry.name)
+    const target = child(dataDir, entry.name)
     if (entry.isSymbolicLink() && !entry.name.startsWith("..") && !keepNames.has(entry.name)) {
       step("unlink", target, () => ifExists(target, () => fs.unlinkSync(target)))
     } else if (
@@ -252,12 +253,10 @@ const writeGeneration = (
   group: number | undefined,
   now: number,
 ): string => {
-  const generationDir = step("mkdir", dataDir, () =>
-    fs.mkdtempSync(path.join(dataDir, generationPrefix(now))),
-  )
+  const generationDir = step("mkdir", dataDir, () => fs.mkdtempSync(child(dataDir, generationPrefix(now))))
   try {
     for (const file of files) {
-      const target = path.join(generationDir, file.name)
+      const target = child(generationDir, file.name)
       step("write", target, () => writeNewFile(target, file.data, fileMode, group))
     }
     if (group !== undefined) step("chown", generationDir, () => fs.chownSync(generationDir, -1, group))
@@ -271,11 +270,11 @@ const writeGeneration = (
 
 /** Points `..data` at `generation` with one rename, the step that makes the new set visible. */
 const swapDataLink = (dataDir: string, generation: string): void => {
-  const tmp = path.join(dataDir, dataLinkTmp)
+  const tmp = child(dataDir, dataLinkTmp)
   step("link", tmp, () => {
     if (exists(tmp)) fs.unlinkSync(tmp)
     fs.symlinkSync(generation, tmp)
-    fs.renameSync(tmp, path.join(dataDir, dataLink))
+    fs.renameSync(tmp, child(dataDir, dataLink))
   })
 }
 
@@ -288,7 +287,7 @@ const writeSteps = (
   makeDirIfMissing(dataDir, writableDirMode)
   step("chmod", dataDir, () => fs.chmodSync(dataDir, writableDirMode))
   try {
-    const link = path.join(dataDir, dataLink)
+    const link = child(dataDir, dataLink)
     const previous = step("readlink", link, () => ifExists(link, () => fs.readlinkSync(link)))
     const generation = writeGeneration(dataDir, files, group, now)
     swapDataLink(dataDir, generation)
@@ -325,8 +324,8 @@ export const readCurrent = (
   dataDir: string,
   name: string,
 ): Effect.Effect<Option.Option<Uint8Array>, StorageError> => {
-  const target = path.join(dataDir, dataLink, name)
-  if (!isPlainName(name)) return invalid("read", target, "invalid file name")
+  if (!isPlainName(name)) return invalid("read", path.join(dataDir, dataLink, name), "invalid file name")
+  const target = child(child(dataDir, dataLink), name)
   return tryFsIfExists("read", target, () => fs.readFileSync(target)).pipe(
     Effect.map(Option.map((buffer) => new Uint8Array(buffer.buffer, buffer.byteOffset, buffer.byteLength))),
   )

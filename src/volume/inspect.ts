@@ -4,11 +4,11 @@
  * checked as the disk has it before anything is made there (volume/target.ts), and
  * knows which directory a bind of a path really lands on.
  */
-import type { Stats } from "node:fs"
-import * as fs from "node:fs/promises"
+import * as fs from "node:fs"
 import * as path from "node:path"
 import { Effect } from "effect"
 import { MountError, reasonOf } from "./errors.js"
+import { absolutePath, child } from "./paths.js"
 
 /** What is at a path, as `inspect` finds it. */
 export interface PathState {
@@ -24,26 +24,38 @@ export const hasCode = (cause: unknown, ...codes: ReadonlyArray<string>) =>
   codes.includes((cause as NodeJS.ErrnoException | undefined)?.code ?? "")
 
 /** ENOENT (and ENOTDIR, a file where a directory should be) is `undefined`: the path is not there. */
-export const ifExists = <A>(call: Promise<A>): Promise<A | undefined> =>
-  call.catch((cause: unknown) => (hasCode(cause, "ENOENT", "ENOTDIR") ? undefined : Promise.reject(cause)))
+export const ifExists = <A>(call: () => A): A | undefined => {
+  try {
+    return call()
+  } catch (cause) {
+    // The adapter's one throw: any other failure is the caller's to report.
+    if (hasCode(cause, "ENOENT", "ENOTDIR")) return undefined
+    throw cause
+  }
+}
+
+/** realpath(3), as `fs/promises` calls it (the JS `realpathSync` walks with lstat and may differ). */
+export const realpath = (target: string): string => fs.realpathSync.native(target)
 
 /**
  * `target` (absolute, normalized) with every symlink resolved as far as it exists, the
  * missing rest appended as is: where the kernel would put a directory made there.
+ * `exists: false` says an lstat found nothing at `target` itself, so it is not resolved.
  */
-export const resolveExisting = async (target: string): Promise<string> => {
+export const resolveExisting = (target: string, exists = true): string => {
   // Kubelet's target, or its parent before the first publish: one or two calls.
-  const real = await ifExists(fs.realpath(target))
+  const real = exists ? ifExists(() => realpath(target)) : undefined
   if (real !== undefined) return real
   const parent = path.dirname(target)
-  const realParent = parent === target ? undefined : await ifExists(fs.realpath(parent))
-  if (realParent !== undefined) return path.join(realParent, path.basename(target))
+  const realParent = parent === target ? undefined : ifExists(() => realpath(parent))
+  if (realParent !== undefined)
+    return child(realParent, target.slice(parent.length + (parent === "/" ? 0 : 1)))
   // Deeper: walk down from / to the first missing component.
   const components = target.split("/").filter((c) => c !== "")
   let at = "/"
   for (const [i, component] of components.entries()) {
     const next = path.join(at, component)
-    const resolved = await ifExists(fs.realpath(next))
+    const resolved = ifExists(() => realpath(next))
     if (resolved === undefined) return path.join(next, ...components.slice(i + 1))
     at = resolved
   }
@@ -60,28 +72,37 @@ const descriptions = [
   ["isCharacterDevice", "a character device"],
 ] as const
 
-const whatIs = (stats: Stats): string => descriptions.find(([is]) => stats[is]())?.[1] ?? "not a directory"
+const whatIs = (stats: fs.Stats): string => descriptions.find(([is]) => stats[is]())?.[1] ?? "not a directory"
 
-const inspect = async (target: string): Promise<PathState> => {
-  const absolute = path.resolve(target)
-  const resolved = await resolveExisting(absolute)
-  const stats = await fs.lstat(absolute).catch((cause: unknown) =>
-    // ENOTDIR: a file where one of its parent directories should be.
-    hasCode(cause, "ENOENT")
-      ? undefined
-      : hasCode(cause, "ENOTDIR")
-        ? ("below a file" as const)
-        : Promise.reject(cause),
-  )
+/** lstat; ENOENT is `undefined`, ENOTDIR (a file where one of its parent directories should be) "below a file". */
+const lstatOf = (absolute: string): fs.Stats | "below a file" | undefined => {
+  try {
+    return fs.lstatSync(absolute, { throwIfNoEntry: false })
+  } catch (cause) {
+    if (hasCode(cause, "ENOTDIR")) return "below a file"
+    throw cause
+  }
+}
+
+const inspect = (target: string): PathState => {
+  const absolute = absolutePath(target)
+  const stats = lstatOf(absolute)
+  // Nothing there (or below a file): realpath would fail for it too, so only its parents are resolved.
+  const resolved = resolveExisting(absolute, stats !== undefined && stats !== "below a file")
   if (stats === undefined) return { resolved, kind: "missing", what: "missing" }
   if (stats === "below a file")
     return { resolved, kind: "other", what: "below a file that is not a directory" }
   return { resolved, kind: stats.isDirectory() ? "directory" : "other", what: whatIs(stats) }
 }
 
-/** What is at `target` (the live Mounter's `inspect`; the demo's reuses it). */
+/**
+ * What is at `target` (the live Mounter's `inspect`; the demo's reuses it). Synchronous
+ * calls, like the store's: kubelet's directories are on a local filesystem whose entries
+ * it has just made or read, where an lstat or a realpath takes a few µs, and the
+ * `fs/promises` form costs several times that in CPU for the thread pool's round trip.
+ */
 export const inspectPath = (target: string): Effect.Effect<PathState, MountError> =>
-  Effect.tryPromise({
+  Effect.try({
     try: () => inspect(target),
     catch: (cause) => new MountError({ operation: "inspect", target, reason: reasonOf(cause) }),
   })

@@ -20,6 +20,8 @@ interface MountAddon {
   readonly unmount: (target: string) => Promise<void>
   /** Resolves with one of `mountStates`' indices (native/mount.c); an older build of the helper lacks it. */
   readonly statMount?: (target: string, source: string) => Promise<number>
+  /** statMount answered in place (a few statx calls), without the threadpool's round trip; newer builds only. */
+  readonly statMountSync?: (target: string, source: string) => number
 }
 
 /**
@@ -74,19 +76,32 @@ export const syscallMounts = (addon: MountAddon): MountCalls => {
       catch: (cause) => new MountError({ operation, target, reason: reasonOfSyscall(cause, target) }),
     })
   const statMount = addon.statMount
+  const statMountSync = addon.statMountSync
   const mountState =
-    statMount === undefined
-      ? {}
-      : {
+    statMountSync !== undefined
+      ? {
           mountState: (target: string, source = "") =>
-            Effect.promise(() =>
-              // A path too long for the helper throws at once: unknown, like any other failure.
-              new Promise<number>((resolve) => resolve(statMount(target, source))).then(
-                (state) => mountStates[state] ?? "unknown",
-                () => "unknown" as const,
-              ),
-            ),
+            Effect.sync((): MountState => {
+              // A path too long for the helper throws: unknown, like any other failure.
+              try {
+                return mountStates[statMountSync(target, source)] ?? "unknown"
+              } catch {
+                return "unknown"
+              }
+            }),
         }
+      : statMount === undefined
+        ? {}
+        : {
+            mountState: (target: string, source = "") =>
+              Effect.promise(() =>
+                // A path too long for the helper throws at once: unknown, like any other failure.
+                new Promise<number>((resolve) => resolve(statMount(target, source))).then(
+                  (state) => mountStates[state] ?? "unknown",
+                  () => "unknown" as const,
+                ),
+              ),
+          }
   return {
     ...mountState,
     via: "mount(2)",

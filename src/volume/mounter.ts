@@ -11,16 +11,17 @@
  * the usual cases (a fresh target, the volume's own bind); `/proc/self/mountinfo`, which
  * the kernel writes out for every mount of the namespace, is read when it cannot tell.
  */
-import * as fs from "node:fs/promises"
-import * as path from "node:path"
+import * as fs from "node:fs"
+import * as fsp from "node:fs/promises"
 import { Context, Effect, Layer, Option, Result, type Scope } from "effect"
 import { quoteCut } from "../csi/target-path.js"
 import { makeCommandShell } from "./command-shell.js"
 import { MountError, reasonOf } from "./errors.js"
-import { hasCode, ifExists, inspectPath, type PathState, resolveExisting } from "./inspect.js"
+import { hasCode, ifExists, inspectPath, type PathState, realpath, resolveExisting } from "./inspect.js"
 import { commandMounts } from "./mount-commands.js"
 import { loadMountAddon, type MountCalls, type MountState, syscallMounts } from "./mount-syscalls.js"
 import { bindRootsOf, isBindOf, type MountInfoEntry, mountsAtIn, parseMountInfo } from "./mountinfo.js"
+import { absolutePath } from "./paths.js"
 
 const mountInfoPath = "/proc/self/mountinfo"
 
@@ -57,15 +58,27 @@ const oursOnTop: Top = { _tag: "Ours" }
 /** Stacked mounts on one target deeper than this mean something else keeps mounting there. */
 const maxStackedMounts = 32
 
-const tryFs = <A>(operation: string, target: string, call: () => Promise<A>) =>
+const tryFsAsync = <A>(operation: string, target: string, call: () => Promise<A>) =>
   Effect.tryPromise({
+    try: call,
+    catch: (cause) => new MountError({ operation, target, reason: reasonOf(cause) }),
+  })
+
+/**
+ * Path calls that only look (realpath, stat) and rmdir are synchronous, as inspect.ts's: on
+ * kubelet's local directories each takes a few µs, and the `fs/promises` form costs several
+ * times that in CPU for the thread pool's round trip. The mount table is still read async:
+ * it grows with the node's mounts, and the kernel writes it out while it is read.
+ */
+const tryFs = <A>(operation: string, target: string, call: () => A) =>
+  Effect.try({
     try: call,
     catch: (cause) => new MountError({ operation, target, reason: reasonOf(cause) }),
   })
 
 const makeMounter = (calls: MountCalls, mountInfo: string): Mounter["Service"] => {
   const readMountInfo = (operation: string, target: string) =>
-    tryFs(operation, target, () => fs.readFile(mountInfo, "utf8"))
+    tryFsAsync(operation, target, () => fsp.readFile(mountInfo, "utf8"))
 
   /** statx's answer where the helper gives one; "unknown" (read mountinfo) where not. */
   const stateOf = (target: string, source?: string): Effect.Effect<MountState> =>
@@ -74,7 +87,7 @@ const makeMounter = (calls: MountCalls, mountInfo: string): Mounter["Service"] =
   /** The mounts at `target` (resolved like the kernel shows it), topmost last; none when it does not exist. */
   const mountsOn = (operation: string, target: string) =>
     Effect.gen(function* () {
-      const real = yield* tryFs(operation, target, () => ifExists(fs.realpath(path.resolve(target))))
+      const real = yield* tryFs(operation, target, () => ifExists(() => realpath(absolutePath(target))))
       if (real === undefined) return Option.none<{ real: string; mounts: ReadonlyArray<MountInfoEntry> }>()
       const mounts = mountsAtIn(yield* readMountInfo(operation, target), real)
       return Option.some({ real, mounts })
@@ -83,7 +96,7 @@ const makeMounter = (calls: MountCalls, mountInfo: string): Mounter["Service"] =
   /** Whether `target` is a mount point (with its real path): statx first, mountinfo when it cannot tell. */
   const mountedAt = (operation: string, target: string) =>
     Effect.gen(function* () {
-      const real = yield* tryFs(operation, target, () => ifExists(fs.realpath(path.resolve(target))))
+      const real = yield* tryFs(operation, target, () => ifExists(() => realpath(absolutePath(target))))
       if (real === undefined) return { real: target, mounted: false }
       const state = yield* stateOf(real)
       if (state !== "unknown") return { real, mounted: state !== "unmounted" }
@@ -95,7 +108,7 @@ const makeMounter = (calls: MountCalls, mountInfo: string): Mounter["Service"] =
   })
 
   const realpathOf = (operation: string, target: string) =>
-    tryFs(operation, target, () => resolveExisting(path.resolve(target)))
+    tryFs(operation, target, () => resolveExisting(absolutePath(target)))
 
   /**
    * The topmost mount at `realTarget` and whether it is a bind of `realSource`: from statx when
@@ -117,13 +130,15 @@ const makeMounter = (calls: MountCalls, mountInfo: string): Mounter["Service"] =
     return (yield* topOf("isBound", yield* realpathOf("isBound", source), realTarget))._tag === "Ours"
   })
 
+  // The one call that changes kubelet's filesystem stays on the thread pool: making a directory
+  // there can take a while (~0.2 ms of ext4 here, more with many mounts in the namespace).
   const mkdirP = (operation: string, target: string, mode: number) =>
-    tryFs(operation, target, () => fs.mkdir(target, { recursive: true, mode }))
+    tryFsAsync(operation, target, () => fsp.mkdir(target, { recursive: true, mode }))
 
   const prepareBind = Effect.fnUntraced(function* (source: string, target: string) {
     yield* mkdirP("bindReadOnly", target, 0o750)
-    const realTarget = yield* tryFs("bindReadOnly", target, () => fs.realpath(target))
-    const realSource = yield* tryFs("bindReadOnly", target, () => fs.realpath(source))
+    const realTarget = yield* tryFs("bindReadOnly", target, () => realpath(target))
+    const realSource = yield* tryFs("bindReadOnly", target, () => realpath(source))
     if ((yield* topOf("bindReadOnly", realSource, realTarget))._tag === "Ours") return Effect.void
     return calls.bindReadOnly(realSource, realTarget)
   })
@@ -159,27 +174,29 @@ const makeMounter = (calls: MountCalls, mountInfo: string): Mounter["Service"] =
       )
     }
     // rmdir, not rm -rf: anything left inside is not ours to delete
-    return yield* tryFs("unbind", target, () =>
-      fs.rmdir(state.resolved).then(
-        () => unbound,
-        (cause: unknown) =>
-          hasCode(cause, "ENOENT")
-            ? unbound
-            : hasCode(cause, "ENOTEMPTY", "EEXIST")
-              ? leftAlone("the directory is not empty")
-              : hasCode(cause, "EBUSY", "ENOTDIR")
-                ? leftAlone(`it changed while being unmounted (${reasonOf(cause)})`)
-                : Promise.reject(cause),
-      ),
-    )
+    return yield* tryFs("unbind", target, () => {
+      try {
+        fs.rmdirSync(state.resolved)
+        return unbound
+      } catch (cause) {
+        if (hasCode(cause, "ENOENT")) return unbound
+        if (hasCode(cause, "ENOTEMPTY", "EEXIST")) return leftAlone("the directory is not empty")
+        if (hasCode(cause, "EBUSY", "ENOTDIR"))
+          return leftAlone(`it changed while being unmounted (${reasonOf(cause)})`)
+        // The adapter's one throw: tryFs makes it the MountError.
+        throw cause
+      }
+    })
   })
 
   const adoptEarlier = Effect.fnUntraced(function* (source: string, target: string) {
     // Two stats settle the usual case: no target yet, or a target on the data directory's own filesystem.
-    const atTarget = yield* tryFs("adoptEarlier", target, () => ifExists(fs.stat(target)))
+    const atTarget = yield* tryFs("adoptEarlier", target, () =>
+      ifExists(() => fs.statSync(target, { throwIfNoEntry: false })),
+    )
     if (atTarget === undefined || !atTarget.isDirectory()) return false
-    const realSource = yield* tryFs("adoptEarlier", source, () => fs.realpath(source))
-    const atSource = yield* tryFs("adoptEarlier", source, () => fs.stat(realSource))
+    const realSource = yield* tryFs("adoptEarlier", source, () => realpath(source))
+    const atSource = yield* tryFs("adoptEarlier", source, () => fs.statSync(realSource))
     if (atTarget.dev === atSource.dev) return false
     const realTarget = yield* realpathOf("adoptEarlier", target)
     const text = yield* readMountInfo("adoptEarlier", realTarget)

@@ -38,6 +38,7 @@ import {
   writeNewFile,
 } from "./atomic-writer.js"
 import { reasonOf, StorageError } from "./errors.js"
+import { child } from "./paths.js"
 
 export interface Issuance {
   /** The request the certificate came from; absent for files taken back from an earlier data root. */
@@ -180,7 +181,9 @@ const randomSuffix = () => randomUUID()
 
 /** Temp file in the same directory, renamed over `target`; the temp file goes on failure. A step. */
 const replaceFileStep = (operation: string, target: string, data: string, mode: number): void => {
-  const tmp = path.join(path.dirname(target), `.${path.basename(target)}.${randomSuffix()}.tmp`)
+  // `target` is the store's own (normal) path: its directory ends at the last slash.
+  const slash = target.lastIndexOf("/") + 1
+  const tmp = `${target.slice(0, slash)}.${target.slice(slash)}.${randomSuffix()}.tmp`
   step(operation, target, () => {
     try {
       writeNewFile(tmp, data, mode, undefined)
@@ -200,9 +203,11 @@ const replaceFile = (operation: string, target: string, data: string, mode: numb
   runSteps(operation, target, () => replaceFileStep(operation, target, data, mode))
 
 const makeStore = (root: string): VolumeStore["Service"] => {
-  const volumeDir = (volumeId: string) => path.join(root, volumeId)
-  const metadataPath = (volumeId: string) => path.join(root, volumeId, metadataFile)
-  const dataDir = (volumeId: string) => path.join(root, volumeId, dataDirName)
+  // An invalid id never gets past checkId to the disk; in messages it reads as path.join writes it.
+  const volumeDir = (volumeId: string) =>
+    isValidVolumeId(volumeId) ? child(root, volumeId) : path.join(root, volumeId)
+  const metadataPath = (volumeId: string) => child(volumeDir(volumeId), metadataFile)
+  const dataDir = (volumeId: string) => child(volumeDir(volumeId), dataDirName)
 
   const checkId = (operation: string, volumeId: string) =>
     isValidVolumeId(volumeId)
@@ -329,13 +334,13 @@ const makeStore = (root: string): VolumeStore["Service"] => {
       yield* checkId("write", volumeId)
       yield* checkSecretName("write", volumeId, name)
       yield* checkRegistered("write", volumeId)
-      yield* replaceFile("write", path.join(volumeDir(volumeId), name), Redacted.value(data), 0o600)
+      yield* replaceFile("write", child(volumeDir(volumeId), name), Redacted.value(data), 0o600)
     }),
 
     readSecret: Effect.fnUntraced(function* (volumeId: string, name: string) {
       yield* checkId("read", volumeId)
       yield* checkSecretName("read", volumeId, name)
-      const file = path.join(volumeDir(volumeId), name)
+      const file = child(volumeDir(volumeId), name)
       const text = yield* tryFsIfExists("read", file, () => fs.readFileSync(file, "utf8"))
       return Option.map(text, (value) => Redacted.make(value))
     }),
@@ -343,7 +348,7 @@ const makeStore = (root: string): VolumeStore["Service"] => {
     removeSecret: Effect.fnUntraced(function* (volumeId: string, name: string) {
       yield* checkId("remove", volumeId)
       yield* checkSecretName("remove", volumeId, name)
-      const file = path.join(volumeDir(volumeId), name)
+      const file = child(volumeDir(volumeId), name)
       yield* tryFsIfExists("remove", file, () => fs.unlinkSync(file))
     }),
   })

@@ -1,7 +1,7 @@
 /** The strict PEM reader: blocks only, canonical base64, problems described without the input. */
 import { assert, describe, it } from "@effect/vitest"
 import { Result } from "effect"
-import { readPem, writePem } from "../../src/pki/pem.js"
+import { readPem, writePem, writePemBlock } from "../../src/pki/pem.js"
 
 const block = (label: string, body: string) => `-----BEGIN ${label}-----\n${body}\n-----END ${label}-----\n`
 
@@ -24,12 +24,18 @@ describe("readPem", () => {
       ],
     )
     assert.strictEqual(writePem("B B", read.success[1]!.der), block("B B", "AAECAw=="))
+    // From the text read, without encoding the bytes again: the same.
+    for (const b of read.success) assert.strictEqual(writePemBlock(b), writePem(b.label, b.der))
     const long = new Uint8Array(100).fill(7)
     const lines = writePem("X", long).split("\n")
     assert.deepStrictEqual(
       lines.map((l) => l.length),
       [17, 64, 64, 8, 15, 0],
     )
+    const again = readPem(writePem("X", long), 1)
+    assert.isTrue(Result.isSuccess(again))
+    if (Result.isSuccess(again)) assert.strictEqual(writePemBlock(again.success[0]!), writePem("X", long))
+    assert.strictEqual(writePem("E", new Uint8Array(0)), "-----BEGIN E-----\n-----END E-----\n")
   })
 
   it("takes only canonical base64: alphabet, padding, zero unused bits, no headers", () => {

@@ -371,9 +371,13 @@ const scenarios = {
   statx: Effect.gen(function* () {
     const mounter = yield* Mounter
     const addon = loadMountAddon()
-    if (Result.isFailure(addon) || addon.success.statMount === undefined)
+    if (
+      Result.isFailure(addon) ||
+      addon.success.statMount === undefined ||
+      addon.success.statMountSync === undefined
+    )
       return yield* Effect.die("no statMount")
-    const statMount = addon.success.statMount
+    const { statMount, statMountSync } = addon.success
     const other = path.join(root, "vol-2", "data")
     const foreign = path.join(base, "foreign")
     yield* Effect.promise(async () => {
@@ -384,7 +388,13 @@ const scenarios = {
       await fs.mkdir(foreign)
       await sh("mount", ["-t", "tmpfs", "tmpfs", foreign])
     })
-    const state = (at: string, from = "") => Effect.promise(() => statMount(at, from))
+    // The threadpool's answer and the one in place must agree; a difference shows in the result.
+    const state = (at: string, from = "") =>
+      Effect.promise(async () => {
+        const onPool = await statMount(at, from)
+        const inPlace = statMountSync(at, from)
+        return onPool === inPlace ? inPlace : `statMount ${onPool}, statMountSync ${inPlace}`
+      })
     const direct = {
       root: yield* state(root),
       dir: yield* state(source),
