@@ -9,9 +9,11 @@ export const volumeIdHashLabel = "csi.cert-manager.io/volume-id-hash"
 
 const alphanums = "bcdfghjklmnpqrstvwxz2456789"
 
+const utf8 = new TextEncoder()
+
 const fnv1_32 = (input: string): number => {
   let hash = 0x811c9dc5
-  for (const byte of new TextEncoder().encode(input)) {
+  for (const byte of utf8.encode(input)) {
     hash = Math.imul(hash, 0x01000193) >>> 0
     hash = (hash ^ byte) >>> 0
   }
