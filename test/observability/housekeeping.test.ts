@@ -2,7 +2,9 @@ import { assert, describe, it } from "@effect/vitest"
 import { Effect, Result } from "effect"
 import { TestClock } from "effect/testing"
 import {
+  canCollect,
   collectAfterGrowth,
+  collectAtMostEvery,
   collectGarbage,
   Housekeeping,
   loadMemoryAddon,
@@ -87,6 +89,7 @@ describe("Housekeeping", () => {
         setHeap(18 + grow)
         yield* housekeeping.worked
         assert.strictEqual(collected(), 1)
+        yield* TestClock.adjust(collectAtMostEvery)
         // The next call starts the measure again from the heap it finds.
         setHeap(30)
         yield* housekeeping.worked
@@ -99,7 +102,27 @@ describe("Housekeeping", () => {
       }),
   )
 
-  it.effect("collecting runs without --expose-gc (vitest)", () => collectGarbage)
+  it.effect("collects within a busy period at most once per collectAtMostEvery", () =>
+    Effect.gen(function* () {
+      const { housekeeping, collected, setHeap } = yield* counting
+      const grow = collectAfterGrowth / 2 ** 20
+      // The heap grows by the threshold with every call, 10 ms apart, for 2.5 s.
+      for (let i = 0; i < 250; i++) {
+        setHeap(18 + i * grow)
+        yield* housekeeping.worked
+        yield* TestClock.adjust("10 millis")
+      }
+      // On the first growth (the second call), then 1 s and 2 s later.
+      assert.strictEqual(collected(), 3)
+    }),
+  )
+
+  it.effect("collecting runs without --expose-gc (vitest): the driver exposes gc() for itself", () =>
+    Effect.sync(() => {
+      assert.isUndefined(globalThis.gc, "vitest's workers run without --expose-gc")
+      assert.isTrue(canCollect)
+    }).pipe(Effect.andThen(collectGarbage)),
+  )
 
   it.effect("releasing runs without --expose-gc (vitest) and says so at debug", () =>
     releaseMemory(Result.getOrUndefined(loadMemoryAddon())),
