@@ -20,9 +20,10 @@ import {
   RequestContext,
 } from "@kubernetes/client-node"
 import { Context, Effect, Layer, Predicate, Redacted, Schema } from "effect"
-import { Agent, getGlobalDispatcher } from "undici"
+import { Agent } from "undici"
 import { Config } from "../config.js"
 import { apiRequest } from "../observability/metrics.js"
+import { authorizedRequest, clusterUrl } from "./authorized-request.js"
 import { apiFailureOf, type KubeApiFailure } from "./errors.js"
 import { makeRateLimiter } from "./rate-limit.js"
 import { WatchRefused } from "./watch-request.js"
@@ -198,16 +199,13 @@ export class PooledKubeConfig extends KubeConfig {
 
 const makeApiRequests = (kc: KubeConfig, timeoutMs: number): ApiRequests => ({
   send: async (method, path, body) => {
-    const context = new RequestContext(`${kc.getCurrentCluster()?.server ?? ""}${path}`, method)
     // What the generated API does per call: the identity's headers, and its pool (PooledKubeConfig's).
-    await kc.applySecurityAuthentication(context)
-    const url = new URL(context.getUrl())
-    const response = await (context.getDispatcher() ?? getGlobalDispatcher()).request({
-      origin: url.origin,
-      path: `${url.pathname}${url.search}`,
+    const { dispatcher, ...target } = await authorizedRequest(kc, method, clusterUrl(kc, path))
+    const response = await dispatcher.request({
+      ...target,
       method,
       headers: {
-        ...context.getHeaders(),
+        ...target.headers,
         accept: "application/json",
         ...(body === undefined ? {} : { "content-type": "application/json" }),
       },

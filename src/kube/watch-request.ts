@@ -7,7 +7,8 @@
  * than parsing them. The one thin adapter between undici's callbacks and ours.
  */
 import { STATUS_CODES } from "node:http"
-import { HttpMethod, type KubeConfig, RequestContext } from "@kubernetes/client-node"
+import type { KubeConfig } from "@kubernetes/client-node"
+import { authorizedRequest, clusterUrl } from "./authorized-request.js"
 
 /** A non-200 answer to the watch call; `statusCode` as client-node's Watch gives it. */
 export class WatchRefused extends Error {
@@ -33,16 +34,11 @@ export const openWatch = async (
   onDone: (error: unknown) => void,
   silenceMs = watchSilenceMs,
 ): Promise<AbortController> => {
-  const cluster = kubeConfig.getCurrentCluster()
-  if (cluster === null) throw new Error("no current cluster")
-  const url = new URL(cluster.server + path)
+  const url = clusterUrl(kubeConfig, path)
   url.searchParams.set("watch", "true")
   for (const [key, value] of Object.entries(query))
     if (value !== undefined) url.searchParams.set(key, `${value}`)
-  const context = new RequestContext(url.toString(), HttpMethod.GET)
-  await kubeConfig.applySecurityAuthentication(context)
-  const dispatcher = context.getDispatcher()
-  if (dispatcher === undefined) throw new Error("the kubeconfig gave no HTTP dispatcher")
+  const { dispatcher, ...target } = await authorizedRequest(kubeConfig, "GET", url)
 
   const controller = new AbortController()
   let finished = false
@@ -68,13 +64,7 @@ export const openWatch = async (
   arm(silenceMs)
 
   try {
-    const response = await dispatcher.request({
-      origin: url.origin,
-      path: `${url.pathname}${url.search}`,
-      method: "GET",
-      headers: context.getHeaders(),
-      signal: controller.signal,
-    })
+    const response = await dispatcher.request({ ...target, method: "GET", signal: controller.signal })
     if (response.statusCode !== 200) {
       response.body.resume()
       finish(new WatchRefused(response.statusCode))
