@@ -222,7 +222,11 @@ export class Lifecycle extends Context.Service<
           const volume = volumes.get(volumeId)
           if (volume === undefined) return Effect.void
           return Effect.asVoid(
-            FiberMap.run(fibers, volumeId, supervised(volumeId, volume, renewal(volumeId, volume))),
+            // A republish that came between the key leaving the queue and this fork started the
+            // volume's own fiber, which renews a due issuance itself: that one is not replaced.
+            FiberMap.run(fibers, volumeId, supervised(volumeId, volume, renewal(volumeId, volume)), {
+              onlyIfMissing: true,
+            }),
           )
         }),
       )
