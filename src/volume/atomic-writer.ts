@@ -58,10 +58,6 @@ export const runSteps = <A>(
       storageErrorOf(cause instanceof StepFailure ? cause : new StepFailure(operation, target, cause)),
   })
 
-/** Runs synchronous `node:fs` calls; a thrown error becomes a StorageError naming the operation and path. */
-export const tryFs = <A>(operation: string, target: string, run: () => A): Effect.Effect<A, StorageError> =>
-  runSteps(operation, target, run)
-
 const isMissing = (cause: unknown): boolean => (cause as NodeJS.ErrnoException | undefined)?.code === "ENOENT"
 
 /**
@@ -83,7 +79,7 @@ export const ifExists = <A>(target: string, run: () => A): A | undefined => {
 }
 
 /**
- * Like `tryFs` on `target`, but a missing `target` is `none` rather than an error: looked
+ * Like `runSteps` on `target`, but a missing `target` is `none` rather than an error: looked
  * up first, and ENOENT from `run` (removed meanwhile, or a dangling link) is `none` too.
  */
 export const tryFsIfExists = <A>(
@@ -91,7 +87,7 @@ export const tryFsIfExists = <A>(
   target: string,
   run: () => A,
 ): Effect.Effect<Option.Option<A>, StorageError> =>
-  tryFs(operation, target, () => Option.fromUndefinedOr(ifExists(target, run)))
+  runSteps(operation, target, () => Option.fromUndefinedOr(ifExists(target, run)))
 
 /** mkdir (not recursive: the parent must exist), leaving an existing directory as it is; a step. */
 export const makeDirIfMissing = (target: string, mode: number): void =>
@@ -104,13 +100,9 @@ export const makeDirIfMissing = (target: string, mode: number): void =>
     }
   })
 
-/** mkdir (not recursive: the parent must exist), leaving an existing directory as it is. */
-export const mkdirIfMissing = (target: string, mode: number): Effect.Effect<void, StorageError> =>
-  runSteps("mkdir", target, () => makeDirIfMissing(target, mode))
-
 /**
  * Creates `target` exclusively ('wx') with `data`, `mode` and, when given, group `group`;
- * closes it whatever happens. Run it inside `tryFs`.
+ * closes it whatever happens. Run it inside `runSteps`.
  */
 export const writeNewFile = (
   target: string,
@@ -194,7 +186,7 @@ export const removeTree = (target: string): Effect.Effect<void, StorageError> =>
   runSteps("remove", target, () => removeTreeSteps(target))
 
 /** Runs `run`, ignoring what it throws: clean-up after a failure that is being reported already. */
-const bestEffort = (run: () => void): void => {
+export const bestEffort = (run: () => void): void => {
   try {
     run()
   } catch {

@@ -24,7 +24,7 @@ export const hasCode = (cause: unknown, ...codes: ReadonlyArray<string>) =>
   codes.includes((cause as NodeJS.ErrnoException | undefined)?.code ?? "")
 
 /** ENOENT (and ENOTDIR, a file where a directory should be) is `undefined`: the path is not there. */
-export const ifExists = <A>(call: () => A): A | undefined => {
+export const orMissing = <A>(call: () => A): A | undefined => {
   try {
     return call()
   } catch (cause) {
@@ -44,10 +44,10 @@ export const realpath = (target: string): string => fs.realpathSync.native(targe
  */
 export const resolveExisting = (target: string, exists = true): string => {
   // Kubelet's target, or its parent before the first publish: one or two calls.
-  const real = exists ? ifExists(() => realpath(target)) : undefined
+  const real = exists ? orMissing(() => realpath(target)) : undefined
   if (real !== undefined) return real
   const parent = path.dirname(target)
-  const realParent = parent === target ? undefined : ifExists(() => realpath(parent))
+  const realParent = parent === target ? undefined : orMissing(() => realpath(parent))
   if (realParent !== undefined)
     return child(realParent, target.slice(parent.length + (parent === "/" ? 0 : 1)))
   // Deeper: walk down from / to the first missing component.
@@ -55,7 +55,7 @@ export const resolveExisting = (target: string, exists = true): string => {
   let at = "/"
   for (const [i, component] of components.entries()) {
     const next = path.join(at, component)
-    const resolved = ifExists(() => realpath(next))
+    const resolved = orMissing(() => realpath(next))
     if (resolved === undefined) return path.join(next, ...components.slice(i + 1))
     at = resolved
   }

@@ -18,9 +18,9 @@ interface MountAddon {
   readonly bindWritable: (source: string, target: string) => Promise<void>
   readonly mountTmpfs: (target: string, options: string) => Promise<void>
   readonly unmount: (target: string) => Promise<void>
-  /** Resolves with one of `mountStates`' indices (native/mount.c); an older build of the helper lacks it. */
+  /** Resolves with one of `mountStates`' indices (native/mount.c), on the threadpool; the tests compare it with statMountSync. */
   readonly statMount?: (target: string, source: string) => Promise<number>
-  /** statMount answered in place (a few statx calls), without the threadpool's round trip; newer builds only. */
+  /** statMount answered in place (a few statx calls), without the threadpool's round trip; an older build lacks it. */
   readonly statMountSync?: (target: string, source: string) => number
 }
 
@@ -75,11 +75,11 @@ export const syscallMounts = (addon: MountAddon): MountCalls => {
       try: run,
       catch: (cause) => new MountError({ operation, target, reason: reasonOfSyscall(cause, target) }),
     })
-  const statMount = addon.statMount
   const statMountSync = addon.statMountSync
   const mountState =
-    statMountSync !== undefined
-      ? {
+    statMountSync === undefined
+      ? {}
+      : {
           mountState: (target: string, source = "") =>
             Effect.sync((): MountState => {
               // A path too long for the helper throws: unknown, like any other failure.
@@ -90,18 +90,6 @@ export const syscallMounts = (addon: MountAddon): MountCalls => {
               }
             }),
         }
-      : statMount === undefined
-        ? {}
-        : {
-            mountState: (target: string, source = "") =>
-              Effect.promise(() =>
-                // A path too long for the helper throws at once: unknown, like any other failure.
-                new Promise<number>((resolve) => resolve(statMount(target, source))).then(
-                  (state) => mountStates[state] ?? "unknown",
-                  () => "unknown" as const,
-                ),
-              ),
-          }
   return {
     ...mountState,
     via: "mount(2)",

@@ -17,7 +17,7 @@ import { Context, Effect, Layer, Option, Result, type Scope } from "effect"
 import { quoteCut } from "../csi/target-path.js"
 import { makeCommandShell } from "./command-shell.js"
 import { MountError, reasonOf } from "./errors.js"
-import { hasCode, ifExists, inspectPath, type PathState, realpath, resolveExisting } from "./inspect.js"
+import { hasCode, inspectPath, orMissing, type PathState, realpath, resolveExisting } from "./inspect.js"
 import { commandMounts } from "./mount-commands.js"
 import { loadMountAddon, type MountCalls, type MountState, syscallMounts } from "./mount-syscalls.js"
 import { bindRootsOf, isBindOf, type MountInfoEntry, mountsAtIn, parseMountInfo } from "./mountinfo.js"
@@ -84,10 +84,14 @@ const makeMounter = (calls: MountCalls, mountInfo: string): Mounter["Service"] =
   const stateOf = (target: string, source?: string): Effect.Effect<MountState> =>
     calls.mountState === undefined ? Effect.succeed("unknown") : calls.mountState(target, source)
 
+  /** `target` resolved as the kernel shows it in the mount table; undefined when it does not exist. */
+  const realOf = (operation: string, target: string) =>
+    tryFs(operation, target, () => orMissing(() => realpath(absolutePath(target))))
+
   /** The mounts at `target` (resolved like the kernel shows it), topmost last; none when it does not exist. */
   const mountsOn = (operation: string, target: string) =>
     Effect.gen(function* () {
-      const real = yield* tryFs(operation, target, () => ifExists(() => realpath(absolutePath(target))))
+      const real = yield* realOf(operation, target)
       if (real === undefined) return Option.none<{ real: string; mounts: ReadonlyArray<MountInfoEntry> }>()
       const mounts = mountsAtIn(yield* readMountInfo(operation, target), real)
       return Option.some({ real, mounts })
@@ -96,7 +100,7 @@ const makeMounter = (calls: MountCalls, mountInfo: string): Mounter["Service"] =
   /** Whether `target` is a mount point (with its real path): statx first, mountinfo when it cannot tell. */
   const mountedAt = (operation: string, target: string) =>
     Effect.gen(function* () {
-      const real = yield* tryFs(operation, target, () => ifExists(() => realpath(absolutePath(target))))
+      const real = yield* realOf(operation, target)
       if (real === undefined) return { real: target, mounted: false }
       const state = yield* stateOf(real)
       if (state !== "unknown") return { real, mounted: state !== "unmounted" }
@@ -192,7 +196,7 @@ const makeMounter = (calls: MountCalls, mountInfo: string): Mounter["Service"] =
   const adoptEarlier = Effect.fnUntraced(function* (source: string, target: string) {
     // Two stats settle the usual case: no target yet, or a target on the data directory's own filesystem.
     const atTarget = yield* tryFs("adoptEarlier", target, () =>
-      ifExists(() => fs.statSync(target, { throwIfNoEntry: false })),
+      orMissing(() => fs.statSync(target, { throwIfNoEntry: false })),
     )
     if (atTarget === undefined || !atTarget.isDirectory()) return false
     const realSource = yield* tryFs("adoptEarlier", source, () => realpath(source))

@@ -24,6 +24,7 @@ import type { PodInfo } from "../attributes/spec.js"
 import { Config } from "../config.js"
 import { Health } from "../observability/health.js"
 import {
+  bestEffort,
   type FileToWrite,
   ifExists,
   isPlainName,
@@ -32,7 +33,6 @@ import {
   removeTree,
   runSteps,
   step,
-  tryFs,
   tryFsIfExists,
   writeAtomically,
   writeNewFile,
@@ -189,11 +189,7 @@ const replaceFileStep = (operation: string, target: string, data: string, mode: 
       writeNewFile(tmp, data, mode, undefined)
       fs.renameSync(tmp, target)
     } catch (cause) {
-      try {
-        ifExists(tmp, () => fs.unlinkSync(tmp))
-      } catch {
-        // best effort: the write's own failure is the one to report
-      }
+      bestEffort(() => ifExists(tmp, () => fs.unlinkSync(tmp)))
       throw cause
     }
   })
@@ -220,7 +216,7 @@ const makeStore = (root: string): VolumeStore["Service"] => {
       : invalid(operation, path.join(root, volumeId, name), "invalid secret name")
 
   const checkRegistered = (operation: string, volumeId: string) =>
-    tryFs(operation, volumeDir(volumeId), () =>
+    runSteps(operation, volumeDir(volumeId), () =>
       fs.lstatSync(volumeDir(volumeId), { throwIfNoEntry: false }),
     ).pipe(
       Effect.flatMap((stat) =>

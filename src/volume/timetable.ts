@@ -18,8 +18,6 @@ export interface Timetable {
   /** The key will not fire (unless set again); whether it was waiting. */
   readonly delete: (key: string) => boolean
   readonly has: (key: string) => boolean
-  /** When the key fires, if it waits. */
-  readonly at: (key: string) => number | undefined
   readonly size: () => number
 }
 
@@ -61,7 +59,6 @@ export const makeTimetable = <R>(
       },
       delete: (key) => queue.delete(key),
       has: (key) => queue.has(key),
-      at: (key) => queue.at(key),
       size: () => queue.size,
     }
   })
