@@ -8,7 +8,20 @@
  * Publish waits on a Deferred to know when the first issuance settles. A volume whose
  * pod is gone is retired: stopped for good, so no republish or recovery revives it.
  */
-import { Cause, Clock, Context, Deferred, Duration, Effect, Exit, FiberMap, Layer, Option } from "effect"
+import {
+  Cause,
+  Clock,
+  Context,
+  Deferred,
+  Duration,
+  Effect,
+  Exit,
+  Fiber,
+  FiberMap,
+  Layer,
+  Option,
+  Schedule,
+} from "effect"
 import type { PodInfo } from "../attributes/spec.js"
 import { cappedBackoff } from "../backoff.js"
 import { CertificateRequests } from "../kube/certificate-requests.js"
@@ -62,8 +75,8 @@ const attempt = (volumeId: string, kind: "first" | "renewal") =>
   })
 
 /** Seconds of pending after which the pod gets an event saying what it waits for, and how often again. */
-const pendingNoticeAfter = Duration.toMillis(Duration.seconds(10))
-const pendingNoticeEvery = Duration.toMillis(Duration.minutes(1))
+const pendingNoticeAfter = Duration.seconds(10)
+const pendingNoticeEvery = Duration.minutes(1)
 
 /** Tells the pod, while its first certificate is pending, which request and issuer it waits on. */
 const pendingNotice = (volumeId: string) =>
@@ -81,6 +94,22 @@ const pendingNotice = (volumeId: string) =>
         : `waiting to create a CertificateRequest for issuer ${issuer}`
     yield* events.record(metadata.value.pod, { type: "Warning", reason: "IssuancePending", message })
   })
+
+/**
+ * The pending notices of one first issuance, forked beside it and interrupted with it: a
+ * pending volume has its fiber anyway, so this costs none while the volume is idle.
+ */
+const tellWhilePending = (volumeId: string) =>
+  Effect.sleep(pendingNoticeAfter).pipe(
+    Effect.andThen(
+      pendingNotice(volumeId).pipe(
+        Effect.catchCause((cause) =>
+          Effect.logWarning("could not tell the pod its issuance is pending", cause),
+        ),
+        Effect.repeat(Schedule.spaced(pendingNoticeEvery)),
+      ),
+    ),
+  )
 
 /** Renews until it works, backing off between failures; the working files stay in place throughout. */
 const renew = (volumeId: string, pod: PodInfo) =>
@@ -114,8 +143,6 @@ interface Volume {
   state: VolumeState
   /** Publishes waiting for the first issuance to settle; made on demand, dropped once settled. */
   settled: Deferred.Deferred<VolumeState> | undefined
-  /** The first issuance is in flight (past the gates): the pod hears about it while it is pending. */
-  pending: boolean
 }
 
 const setState = (volume: Volume, state: VolumeState) => {
@@ -161,8 +188,6 @@ export class Lifecycle extends Context.Service<
       const context = yield* Effect.context<Needs>()
       /** A volume's work in flight: its first issuance or a renewal; none while it waits. */
       const fibers = yield* FiberMap.make<string>()
-      /** A pending notice being told (a store read and an event): short, but stopped with its volume. */
-      const noticeFibers = yield* FiberMap.make<string>()
       const volumes = new Map<string, Volume>()
       const retired = new Set<string>()
       const goneOf = (volumeId: string, pod: PodInfo): VolumeState => ({
@@ -231,37 +256,12 @@ export class Lifecycle extends Context.Service<
         }),
       )
 
-      /** While the first issuance is pending, the pod hears about it after 10 s and every minute after. */
-      const notices = yield* makeTimetable((volumeId) =>
-        Effect.suspend(() => {
-          const volume = volumes.get(volumeId)
-          if (volume === undefined || !volume.pending) return Effect.void
-          return pendingNotice(volumeId).pipe(
-            Effect.andThen(Clock.currentTimeMillis),
-            Effect.tap((now) =>
-              Effect.sync(() => {
-                if (volume.pending && volumes.get(volumeId) === volume) {
-                  notices.set(volumeId, now + pendingNoticeEvery)
-                }
-              }),
-            ),
-            Effect.catchCause((cause) =>
-              Effect.logWarning("could not tell the pod its issuance is pending", cause),
-            ),
-            Effect.annotateLogs({ volumeId }),
-            Effect.provide(context),
-            (notice) => Effect.asVoid(FiberMap.run(noticeFibers, volumeId, notice)),
-          )
-        }),
-      )
-
       const firstIssuance = (volumeId: string, volume: Volume, pod: PodInfo, options: StartOptions) =>
         Effect.gen(function* () {
           const events = yield* PodEvents
           // A volume held back by its gates says so itself; the pending notice is for the issuer's part.
           yield* awaitReadiness(volumeId)
-          volume.pending = true
-          notices.set(volumeId, (yield* Clock.currentTimeMillis) + pendingNoticeAfter)
+          const notice = yield* Effect.forkChild(tellWhilePending(volumeId))
           const first = attempt(volumeId, "first").pipe(
             // The event goes first: the waiting publish removes the volume as soon as it sees Failed.
             Effect.tapError((error) =>
@@ -277,14 +277,7 @@ export class Lifecycle extends Context.Service<
           const settled = options.retryFirstIssuance
             ? Effect.asSome(first.pipe(Effect.retry(renewalBackoff)))
             : Effect.option(first)
-          return yield* settled.pipe(
-            Effect.ensuring(
-              Effect.sync(() => {
-                volume.pending = false
-                notices.delete(volumeId)
-              }),
-            ),
-          )
+          return yield* settled.pipe(Effect.ensuring(Fiber.interrupt(notice)))
         })
 
       const begin = (volumeId: string, volume: Volume, options: StartOptions) =>
@@ -312,7 +305,7 @@ export class Lifecycle extends Context.Service<
       const start = (volumeId: string, options: StartOptions) =>
         Effect.suspend(() => {
           if (retired.has(volumeId) || running(volumeId)) return Effect.void
-          const volume: Volume = { state: { _tag: "Issuing" }, settled: undefined, pending: false }
+          const volume: Volume = { state: { _tag: "Issuing" }, settled: undefined }
           volumes.set(volumeId, volume)
           return Effect.asVoid(
             FiberMap.run(fibers, volumeId, supervised(volumeId, volume, begin(volumeId, volume, options)), {
@@ -321,14 +314,11 @@ export class Lifecycle extends Context.Service<
           )
         })
 
-      /** Cancels whatever the volume has in the timetables or in flight. */
+      /** Cancels whatever the volume has in the timetable or in flight. */
       const halt = (volumeId: string) =>
         Effect.suspend(() => {
           renewals.delete(volumeId)
-          notices.delete(volumeId)
-          return FiberMap.remove(noticeFibers, volumeId).pipe(
-            Effect.andThen(FiberMap.remove(fibers, volumeId)),
-          )
+          return FiberMap.remove(fibers, volumeId)
         })
 
       return Lifecycle.of({
@@ -357,8 +347,7 @@ export class Lifecycle extends Context.Service<
             yield* halt(volumeId)
             const volume = volumes.get(volumeId)
             const gone = goneOf(volumeId, pod)
-            if (volume === undefined)
-              volumes.set(volumeId, { state: gone, settled: undefined, pending: false })
+            if (volume === undefined) volumes.set(volumeId, { state: gone, settled: undefined })
             else setState(volume, gone)
           }),
         size: Effect.sync(() => {
