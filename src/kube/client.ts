@@ -201,28 +201,58 @@ const makeApiRequests = (kc: KubeConfig, timeoutMs: number): ApiRequests => ({
   send: async (method, path, body) => {
     // What the generated API does per call: the identity's headers, and its pool (PooledKubeConfig's).
     const { dispatcher, ...target } = await authorizedRequest(kc, method, clusterUrl(kc, path))
-    const response = await dispatcher.request({
-      ...target,
-      method,
-      headers: {
-        ...target.headers,
-        accept: "application/json",
-        ...(body === undefined ? {} : { "content-type": "application/json" }),
-      },
-      body: body === undefined ? null : JSON.stringify(body),
-      headersTimeout: timeoutMs,
-      bodyTimeout: timeoutMs,
+    return new Promise<void>((resolve, reject) => {
+      // Straight on undici's dispatch: its `request` would make a Node Readable of each
+      // answer, for a body we skip when the call succeeds.
+      let status = 0
+      let headers: Record<string, string> = {}
+      const chunks: Array<Buffer> = []
+      dispatcher.dispatch(
+        {
+          ...target,
+          method,
+          headers: {
+            ...target.headers,
+            accept: "application/json",
+            ...(body === undefined ? {} : { "content-type": "application/json" }),
+          },
+          body: body === undefined ? null : JSON.stringify(body),
+          headersTimeout: timeoutMs,
+          bodyTimeout: timeoutMs,
+        },
+        {
+          onRequestStart: () => {},
+          onResponseStart: (_request, statusCode, responseHeaders) => {
+            if (statusCode < 200) return
+            status = statusCode
+            if (statusCode < 400) return
+            headers = {}
+            for (const [name, value] of Object.entries(responseHeaders)) {
+              if (value !== undefined) headers[name] = String(value)
+            }
+          },
+          onResponseData: (_request, chunk) => {
+            if (status >= 400) chunks.push(chunk)
+          },
+          onResponseEnd: () => {
+            if (status < 400) return resolve()
+            // The thin adapter's one error: the generated API's own, which apiErrorOf reads.
+            reject(new ApiException(status, `HTTP-Code: ${status}`, textOf(chunks), headers))
+          },
+          // A success whose body then broke is still a success, as undici's dump() has it.
+          onResponseError: (_request, error) => (status > 0 && status < 400 ? resolve() : reject(error)),
+        },
+      )
     })
-    if (response.statusCode < 400) return response.body.dump()
-    const text = await response.body.text()
-    const headers: Record<string, string> = {}
-    for (const [name, value] of Object.entries(response.headers)) {
-      if (value !== undefined) headers[name] = String(value)
-    }
-    // The thin adapter's one throw: the generated API's own error, which apiErrorOf reads.
-    throw new ApiException(response.statusCode, `HTTP-Code: ${response.statusCode}`, text, headers)
   },
 })
+
+/** A body as undici's text() reads it: UTF-8, without a byte-order mark. */
+const textOf = (chunks: ReadonlyArray<Buffer>): string => {
+  const bytes = Buffer.concat(chunks)
+  const bom = bytes.length > 2 && bytes[0] === 0xef && bytes[1] === 0xbb && bytes[2] === 0xbf
+  return bytes.toString("utf8", bom ? 3 : 0)
+}
 
 const loadKubeConfig = (path: string | undefined) =>
   Effect.try({

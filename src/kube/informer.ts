@@ -23,8 +23,16 @@ export interface ListResult {
 
 export interface InformerSource {
   readonly list: Effect.Effect<ListResult, KubeApiFailure>
-  readonly watch: (resourceVersion: string) => Stream.Stream<WatchEvent, KubeApiFailure>
+  /**
+   * The watch from a version. A source may hand each event to `apply` as it arrives,
+   * outside any fiber, and put on the stream only those `apply` leaves (false); a source
+   * that ignores it streams every event, and the informer's fiber applies them.
+   */
+  readonly watch: (resourceVersion: string, apply?: ApplyEvent) => Stream.Stream<WatchEvent, KubeApiFailure>
 }
+
+/** Applies one watch event at once; false when it is left to the stream (in order, and so are all after it). */
+export type ApplyEvent = (event: WatchEvent) => boolean
 
 /** What the cache holds: anything with a namespaced name (and a version, when the API gave one). */
 export interface Named {
@@ -103,12 +111,11 @@ export const makeObjectInformer = <A extends Named>(source: InformerSource, kind
     const cachedOf = (namespace: string, name: string) => cache.get(namespace)?.get(name)
     const subscribers = new Map<string, Set<Queue.Queue<Change<A>>>>()
     const everything = new Set<Queue.Queue<Change<A>>>()
-    const notify = (change: Change<A>) =>
-      Effect.sync(() => {
-        const key = keyOf(change.object.metadata.namespace, change.object.metadata.name)
-        for (const queue of subscribers.get(key) ?? []) Queue.offerUnsafe(queue, change)
-        for (const queue of everything) Queue.offerUnsafe(queue, change)
-      })
+    const notifyUnsafe = (change: Change<A>) => {
+      const key = keyOf(change.object.metadata.namespace, change.object.metadata.name)
+      for (const queue of subscribers.get(key) ?? []) Queue.offerUnsafe(queue, change)
+      for (const queue of everything) Queue.offerUnsafe(queue, change)
+    }
     const changesOf = (namespace: string, name: string) =>
       Effect.acquireRelease(
         Effect.gen(function* () {
@@ -130,7 +137,8 @@ export const makeObjectInformer = <A extends Named>(source: InformerSource, kind
       (queue) => Effect.sync(() => everything.delete(queue)),
     )
     const synced = yield* Ref.make(false)
-    const resourceVersion = yield* Ref.make("")
+    // The last version seen; plain, as events may be applied outside any fiber (ApplyEvent).
+    let resourceVersion = ""
     const listedOnce = yield* Deferred.make<void>()
 
     const decode = (raw: unknown): Option.Option<A> => {
@@ -139,20 +147,22 @@ export const makeObjectInformer = <A extends Named>(source: InformerSource, kind
     }
 
     const cached = kind.cached ?? ((object: A) => object)
-    const upsert = (object: A) => {
+    const upsertUnsafe = (object: A) => {
       const { namespace, name } = object.metadata
       const names = cache.get(namespace)
       if (names === undefined) cache.set(namespace, new Map([[name, cached(object)]]))
       else names.set(name, cached(object))
-      return notify({ _tag: "Upsert", object })
+      notifyUnsafe({ _tag: "Upsert", object })
     }
-    const remove = (object: A) => {
+    const removeUnsafe = (object: A) => {
       const { namespace, name } = object.metadata
       const names = cache.get(namespace)
       names?.delete(name)
       if (names?.size === 0) cache.delete(namespace)
-      return notify({ _tag: "Delete", object })
+      notifyUnsafe({ _tag: "Delete", object })
     }
+    const upsert = (object: A) => Effect.sync(() => upsertUnsafe(object))
+    const remove = (object: A) => Effect.sync(() => removeUnsafe(object))
     const restarted = watchRestarted(kind.resource)
 
     const relist = Effect.gen(function* () {
@@ -178,7 +188,7 @@ export const makeObjectInformer = <A extends Named>(source: InformerSource, kind
       for (const object of stale) {
         if (!seen.has(keyOf(object.metadata.namespace, object.metadata.name))) yield* remove(object)
       }
-      yield* Ref.set(resourceVersion, listed.resourceVersion)
+      resourceVersion = listed.resourceVersion
       yield* Ref.set(synced, true)
       yield* Deferred.succeed(listedOnce, undefined)
     })
@@ -194,21 +204,55 @@ export const makeObjectInformer = <A extends Named>(source: InformerSource, kind
           if (event.type !== "BOOKMARK")
             yield* Effect.logWarning(`ignoring a ${kind.kind} ${event.type} event that does not decode`)
           const version = bookmarkVersion(event.object)
-          if (version !== undefined) yield* Ref.set(resourceVersion, version)
+          if (version !== undefined) resourceVersion = version
           return
         }
-        const version = object.value.metadata.resourceVersion
-        if (version !== undefined) yield* Ref.set(resourceVersion, version)
-        if (event.type === "DELETED") yield* remove(object.value)
-        else if (event.type === "ADDED" || event.type === "MODIFIED") yield* upsert(object.value)
+        applyDecoded(event.type, object.value)
       })
+
+    const applyDecoded = (type: string, object: A) => {
+      const version = object.metadata.resourceVersion
+      if (version !== undefined) resourceVersion = version
+      if (type === "DELETED") removeUnsafe(object)
+      else if (type === "ADDED" || type === "MODIFIED") upsertUnsafe(object)
+    }
+
+    /**
+     * One watch's events applied as they arrive, without the hop to the informer's fiber
+     * and back: what `handle` does for an event that decodes, and for a bookmark. The rest
+     * (an ERROR, an object that does not decode) goes to `handle`, and so does every event
+     * after it, so the cache still takes them in order.
+     */
+    const applyNow = (): ApplyEvent => {
+      let deferred = false
+      return (event) => {
+        if (deferred || event.type === "ERROR") {
+          deferred = true
+          return false
+        }
+        if (event.type === "BOOKMARK") {
+          const version = bookmarkVersion(event.object)
+          if (version !== undefined) resourceVersion = version
+          return true
+        }
+        // A throw here would land in the socket's callback: the fiber meets it instead, as before.
+        try {
+          const decoded = kind.decode(event.object)
+          if (Result.isSuccess(decoded)) {
+            applyDecoded(event.type, decoded.success)
+            return true
+          }
+        } catch {}
+        deferred = true
+        return false
+      }
+    }
 
     // Re-watch from the last version while streams end cleanly; fail with Relist otherwise.
     const watchLoop = Effect.gen(function* () {
       while (true) {
         yield* restarted
-        const from = yield* Ref.get(resourceVersion)
-        yield* source.watch(from).pipe(
+        yield* source.watch(resourceVersion, applyNow()).pipe(
           Stream.runForEach(handle),
           Effect.catchIf(isKubeApiFailure, (error) =>
             Ref.set(synced, false).pipe(
@@ -256,13 +300,17 @@ const bookmarkVersion = (object: unknown): string | undefined => {
   return typeof metadata.resourceVersion === "string" ? metadata.resourceVersion : undefined
 }
 
-/** Adapts client-node's callback watch to a Stream that ends when the server closes it. */
+/**
+ * Adapts a callback watch to a Stream that ends when the server closes it. Each event
+ * goes to `apply` first, when given, and onto the stream only if `apply` leaves it.
+ */
 export const watchStream = (
   start: (
     onEvent: (type: string, object: unknown) => void,
     onDone: (error: unknown) => void,
   ) => Promise<AbortController>,
   onError: (cause: unknown) => KubeApiFailure,
+  apply?: ApplyEvent,
 ): Stream.Stream<WatchEvent, KubeApiFailure> =>
   Stream.callback<WatchEvent, KubeApiFailure>((queue) =>
     Effect.acquireRelease(
@@ -270,7 +318,8 @@ export const watchStream = (
         try: () =>
           start(
             (type, object) => {
-              Queue.offerUnsafe(queue, { type, object })
+              const event = { type, object }
+              if (apply === undefined || !apply(event)) Queue.offerUnsafe(queue, event)
             },
             (error) => {
               if (error === null || error === undefined) Queue.endUnsafe(queue)

@@ -28,7 +28,7 @@ export const makeLiveInformer = <A extends Named>(options: LiveInformerOptions<A
     const informer = yield* makeObjectInformer(
       {
         list: kube.call("list", resource, () => options.list(kube.driver)).pipe(Effect.map(listResultOf)),
-        watch: (resourceVersion) =>
+        watch: (resourceVersion, apply) =>
           watchStream(
             (onEvent, onDone) =>
               openWatch(
@@ -39,6 +39,7 @@ export const makeLiveInformer = <A extends Named>(options: LiveInformerOptions<A
                 onDone,
               ),
             (cause) => apiErrorOf("watch", resource, cause),
+            apply,
           ),
       },
       options.kind,

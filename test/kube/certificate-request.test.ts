@@ -3,6 +3,7 @@ import { Result, Schema } from "effect"
 import { describe, expect, it } from "vitest"
 import {
   CertificateNotBase64,
+  CertificateRequest,
   decodeCertificateRequest,
   describeConditions,
   IssuedWithoutCertificate,
@@ -11,6 +12,7 @@ import {
   maxReason,
   outcomeOf,
 } from "../../src/kube/certificate-request.js"
+import { mutationsOf } from "../support/mutations.js"
 
 const base = {
   metadata: { name: "r", namespace: "ns" },
@@ -147,4 +149,42 @@ describe("outcomeOf, over any conditions", () => {
       expect(describeConditions(request).length).toBeLessThanOrEqual(maxDescription + 1)
     },
   )
+})
+
+describe("decodeCertificateRequest is the CertificateRequest Schema's decode", () => {
+  const reference = Schema.decodeUnknownResult(CertificateRequest)
+  const full = {
+    apiVersion: "cert-manager.io/v1",
+    kind: "CertificateRequest",
+    metadata: {
+      name: "r",
+      namespace: "ns",
+      uid: "u",
+      resourceVersion: "7",
+      labels: { "csi.cert-manager.io/volume-id-hash": "v", other: "o" },
+      creationTimestamp: "2026-01-01T00:00:00Z",
+      managedFields: [{ manager: "m" }],
+    },
+    spec: { request: "QUJD", issuerRef: { name: "i", kind: "Issuer", group: "cert-manager.io" } },
+    status: {
+      conditions: [
+        { type: "Approved", status: "True", reason: "r", message: "m", lastTransitionTime: "t" },
+        { type: "Ready", status: "False" },
+      ],
+      certificate: "QUJD",
+      ca: "QUJD",
+    },
+  }
+  it("over every one-step corruption of a full request: the same verdict, the same object", () => {
+    let checked = 0
+    for (const { what, value } of mutationsOf(full)) {
+      const expected = reference(value)
+      const actual = decodeCertificateRequest(value)
+      expect(Result.isSuccess(actual), what).toBe(Result.isSuccess(expected))
+      if (Result.isSuccess(actual) && Result.isSuccess(expected))
+        expect(actual.success, what).toStrictEqual(expected.success)
+      checked++
+    }
+    expect(checked).toBeGreaterThan(400)
+  })
 })

@@ -1,7 +1,7 @@
 import { assert, it } from "@effect/vitest"
 import { Effect, Option, Queue, Ref, Stream } from "effect"
 import { TestClock } from "effect/testing"
-import { makeInformer, type WatchEvent } from "../../src/kube/informer.js"
+import { type ApplyEvent, makeInformer, type WatchEvent } from "../../src/kube/informer.js"
 
 const cr = (name: string, resourceVersion: string, ready = false) => ({
   metadata: { name, namespace: "ns", resourceVersion },
@@ -145,5 +145,72 @@ it.effect(
       const waiting = Option.getOrThrow(yield* informer.get("ns", "pending"))
       assert.isUndefined(waiting.certificatesOmitted)
       assert.deepStrictEqual(waiting.status, pending.status)
+    }).pipe(Effect.scoped),
+)
+
+it.effect(
+  "a source that applies events as they arrive: in order, the rest (an ERROR, an event that does not decode) and all after it through the stream",
+  () =>
+    Effect.gen(function* () {
+      const applied: Array<string> = []
+      const streamed: Array<string> = []
+      const scriptedWatches: Array<Array<WatchEvent>> = [
+        [
+          { type: "ADDED", object: cr("a", "4") },
+          { type: "BOOKMARK", object: { metadata: { resourceVersion: "5" } } },
+          { type: "MODIFIED", object: { metadata: 42 } },
+          { type: "ADDED", object: cr("b", "6") },
+        ],
+        [
+          { type: "DELETED", object: cr("a", "7") },
+          { type: "ERROR", object: { kind: "Status", code: 410 } },
+          { type: "ADDED", object: cr("c", "8") },
+        ],
+      ]
+      const lists = [
+        { items: [], resourceVersion: "3" },
+        { items: [cr("b", "9")], resourceVersion: "9" },
+      ]
+      const calls: Array<string> = []
+      const source = {
+        list: Effect.suspend(() => {
+          calls.push("list")
+          const next = lists.shift()
+          return next === undefined ? Effect.never : Effect.succeed(next)
+        }),
+        // Hands each event to `apply` first, as the live watch does, and streams only what it leaves.
+        watch: (resourceVersion: string, apply?: ApplyEvent) => {
+          calls.push(`watch@${resourceVersion}`)
+          const events = scriptedWatches.shift()
+          if (events === undefined) return Stream.never
+          const left = events.filter((event) => {
+            const name = `${event.type}`
+            if (apply?.(event) === true) {
+              applied.push(name)
+              return false
+            }
+            streamed.push(name)
+            return true
+          })
+          return Stream.fromIterable(left)
+        },
+      }
+      const informer = yield* makeInformer(source)
+      const changes = yield* informer.changes
+      yield* informer.firstSync
+      for (let i = 0; i < 10 && calls.length < 4; i++) yield* Effect.yieldNow
+      yield* TestClock.adjust("1 second")
+      for (let i = 0; i < 10 && calls.length < 4; i++) yield* Effect.yieldNow
+      assert.deepStrictEqual(applied, ["ADDED", "BOOKMARK", "DELETED"])
+      // After the event that does not decode, the next one waits its turn on the stream.
+      assert.deepStrictEqual(streamed, ["MODIFIED", "ADDED", "ERROR", "ADDED"])
+      // Re-watched from the last version the events carried, then re-listed on the ERROR.
+      assert.deepStrictEqual(calls, ["list", "watch@3", "watch@6", "list", "watch@9"])
+      const seen = (yield* Queue.takeAll(changes)).map((c) => `${c._tag} ${c.object.metadata.name}`)
+      assert.deepStrictEqual(seen, ["Upsert a", "Upsert b", "Delete a", "Upsert b"])
+      assert.deepStrictEqual(
+        (yield* informer.all).map((r) => r.metadata.name),
+        ["b"],
+      )
     }).pipe(Effect.scoped),
 )

@@ -22,3 +22,18 @@ describe("csi-lib compatible label hashes", () => {
     expect(nodeSelector("n")).toBe(`csi.cert-manager.io/node-id-hash=${hashIdentifier("n")}`)
   })
 })
+
+describe("hashIdentifier over UTF-8", () => {
+  it("hashes the UTF-8 bytes of an id that is not ASCII, as csi-lib does", () => {
+    // FNV-1 32-bit over the bytes, written out plainly as the reference.
+    const reference = (id: string) => {
+      let hash = 0x811c9dc5
+      for (const byte of new TextEncoder().encode(id))
+        hash = ((Math.imul(hash, 0x01000193) >>> 0) ^ byte) >>> 0
+      const alphabet = "bcdfghjklmnpqrstvwxz2456789"
+      return [...String(hash)].map((c) => alphabet[c.charCodeAt(0) % 27]).join("")
+    }
+    for (const id of ["node-ä", "ü", "vol-日本-1", "emoji-😀-x", "", "plain"])
+      expect(hashIdentifier(id)).toBe(reference(id))
+  })
+})

@@ -94,6 +94,27 @@ describe("openWatch", () => {
     assert.strictEqual(seen?.headers.authorization, "Bearer t0ken")
   })
 
+  it("decodes UTF-8 split anywhere, even inside a character", async () => {
+    const kubeConfig = await serve((_req, res) => {
+      res.writeHead(200)
+      const bytes = Buffer.from(`${line("ADDED", "zürich-日本-😀")}${line("MODIFIED", "ß")}`)
+      let at = 0
+      const step = () => {
+        if (at >= bytes.length) return res.end()
+        res.write(bytes.subarray(at, at + 1))
+        at += 1
+        setImmediate(step)
+      }
+      step()
+    })
+    const outcome = await watch(kubeConfig)
+    assert.strictEqual(await outcome.done, null)
+    assert.deepStrictEqual(outcome.events, [
+      ["ADDED", { metadata: { name: "zürich-日本-😀" } }],
+      ["MODIFIED", { metadata: { name: "ß" } }],
+    ])
+  })
+
   it("skips lines that are not events, as client-node does", async () => {
     const kubeConfig = await serve((_req, res) => {
       res.writeHead(200)
