@@ -7,8 +7,8 @@
  * sidecar's Probe comes every few seconds), at info or error for one that did not.
  */
 import type * as grpc from "@grpc/grpc-js"
-import { type Cause, Effect, Exit, type Fiber, LogLevel } from "effect"
-import { callDuration, callsTotal } from "../observability/metrics.js"
+import { type Cause, Context, Effect, Exit, type Fiber, LogLevel, References } from "effect"
+import { recordCallUnsafe } from "../observability/metrics.js"
 import { type CallStatus, toStatus } from "./status.js"
 
 /** What a program may know about the call it serves. */
@@ -28,26 +28,34 @@ const deadlineOf = (call: grpc.ServerUnaryCall<unknown, unknown>): number | unde
   return Number.isFinite(ms) ? ms : undefined
 }
 
-const logCall = (
+/**
+ * After the answer: the call's metrics, its log line and `after`, in one step when the
+ * call succeeded and debug is off (the usual case: nothing to annotate or write).
+ */
+const afterAnswer = (
   method: string,
   status: CallStatus,
   millis: number,
   cause: Cause.Cause<unknown> | undefined,
-): Effect.Effect<void> => {
-  const annotated = (line: Effect.Effect<void>) =>
-    Effect.annotateLogs(line, { method, code: status.name, durationMs: Math.round(millis) })
-  if (status.name !== "OK") {
-    return annotated(
-      status.defect
-        ? Effect.logError("gRPC call failed with a defect", cause)
-        : Effect.logInfo(`gRPC call: ${status.details}`),
-    )
-  }
-  // A call that succeeded logs at debug: at the usual info level, nothing to annotate or write.
-  return Effect.flatMap(LogLevel.isEnabled("Debug"), (enabled) =>
-    enabled ? annotated(Effect.logDebug("gRPC call")) : Effect.void,
-  )
-}
+  after: Effect.Effect<void>,
+): Effect.Effect<void> =>
+  Effect.contextWith((context: Context.Context<never>) => {
+    recordCallUnsafe(method, status.name, millis, context)
+    const annotated = (line: Effect.Effect<void>) =>
+      Effect.annotateLogs(line, { method, code: status.name, durationMs: Math.round(millis) }).pipe(
+        Effect.andThen(after),
+      )
+    if (status.name !== "OK") {
+      return annotated(
+        status.defect
+          ? Effect.logError("gRPC call failed with a defect", cause)
+          : Effect.logInfo(`gRPC call: ${status.details}`),
+      )
+    }
+    // A call that succeeded logs at debug.
+    const debug = !LogLevel.isGreaterThan(Context.get(context, References.MinimumLogLevel), "Debug")
+    return debug ? annotated(Effect.logDebug("gRPC call")) : after
+  })
 
 /** Adapts a program to grpc-js's unary handler shape; `after` runs once the call is answered and logged. */
 export const unary =
@@ -69,11 +77,7 @@ export const unary =
         answered = true
         if (Exit.isSuccess(exit)) callback(null, exit.value)
         else callback({ code: status.code, details: status.details })
-        return logCall(method, status, millis, Exit.isFailure(exit) ? exit.cause : undefined).pipe(
-          Effect.andThen(callsTotal(method, status.name)),
-          Effect.andThen(callDuration(method, millis)),
-          Effect.andThen(after),
-        )
+        return afterAnswer(method, status, millis, Exit.isFailure(exit) ? exit.cause : undefined, after)
       }),
     )
     const stopOnCancel = () => fiber.interruptUnsafe()

@@ -7,7 +7,7 @@
  * and kept: `Metric.withAttributes` per update would wrap the metric and work out its
  * series key (a sorted JSON of the labels) again on every gRPC call and API request.
  */
-import { Effect, Metric } from "effect"
+import { type Context, Effect, Metric } from "effect"
 
 const secondsBuckets = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120]
 
@@ -87,11 +87,19 @@ const startTime = Metric.gauge("process_start_time_seconds", {
 })
 const processStarted = (Date.now() - performance.now()) / 1000
 
-export const callsTotal = (method: string, code: string): Effect.Effect<void> =>
-  Metric.update(grpcCalls({ method, code }), 1)
-
-export const callDuration = (method: string, millis: number): Effect.Effect<void> =>
-  Metric.update(grpcDuration({ method }), millis / 1000)
+/**
+ * A gRPC call's count and latency, updated in place with the caller's context (where
+ * the metrics live): the bridge does this once per call, inside a step it takes anyway.
+ */
+export const recordCallUnsafe = (
+  method: string,
+  code: string,
+  millis: number,
+  context: Context.Context<never>,
+): void => {
+  grpcCalls({ method, code }).updateUnsafe(1, context)
+  grpcDuration({ method }).updateUnsafe(millis / 1000, context)
+}
 
 /**
  * `api-error` is an API that was unavailable (retried); `rejected`, a request the API

@@ -37,7 +37,7 @@ import {
 import { InternalError, PodGone } from "./errors.js"
 import { type Issuance, issue } from "./issue.js"
 import { awaitReadiness } from "./readiness.js"
-import { VolumeStore } from "./store.js"
+import { type VolumeMetadata, VolumeStore } from "./store.js"
 import { makeTimetable } from "./timetable.js"
 
 export type IssueError = Effect.Error<ReturnType<typeof issue>>
@@ -61,10 +61,13 @@ export const renewalBackoff = cappedBackoff("30 seconds", "5 minutes")
 
 const isSettled = (state: VolumeState) => state._tag !== "Issuing"
 
-/** One issuance once the pod is ready for it, counted by outcome and timed from the request. */
-const attempt = (volumeId: string, kind: "first" | "renewal") =>
+/**
+ * One issuance once the pod is ready for it, counted by outcome and timed from the request;
+ * `ready` when the caller has just seen the gates pass.
+ */
+const attempt = (volumeId: string, kind: "first" | "renewal", ready = false) =>
   Effect.gen(function* () {
-    yield* awaitReadiness(volumeId)
+    if (!ready) yield* awaitReadiness(volumeId)
     const started = yield* Clock.currentTimeMillis
     const issuance = yield* issue(volumeId).pipe(
       Effect.tapError((error) => issueAttempt(outcomeOfError(error._tag))),
@@ -256,13 +259,25 @@ export class Lifecycle extends Context.Service<
         }),
       )
 
-      const firstIssuance = (volumeId: string, volume: Volume, pod: PodInfo, options: StartOptions) =>
+      const firstIssuance = (
+        volumeId: string,
+        volume: Volume,
+        stored: VolumeMetadata,
+        options: StartOptions,
+      ) =>
         Effect.gen(function* () {
           const events = yield* PodEvents
+          const pod = stored.pod
           // A volume held back by its gates says so itself; the pending notice is for the issuer's part.
-          yield* awaitReadiness(volumeId)
+          yield* awaitReadiness(volumeId, Option.some(stored))
           const notice = yield* Effect.forkChild(tellWhilePending(volumeId))
-          const first = attempt(volumeId, "first").pipe(
+          // The gates passed just above: the first try goes straight on, a retry waits for them again.
+          let ready = true
+          const first = Effect.suspend(() => {
+            const skip = ready
+            ready = false
+            return attempt(volumeId, "first", skip)
+          }).pipe(
             // The event goes first: the waiting publish removes the volume as soon as it sees Failed.
             Effect.tapError((error) =>
               events
@@ -292,7 +307,7 @@ export class Lifecycle extends Context.Service<
           yield* Effect.gen(function* () {
             let current = stored.value.issuance
             if (current === undefined) {
-              const first = yield* firstIssuance(volumeId, volume, pod, options)
+              const first = yield* firstIssuance(volumeId, volume, stored.value, options)
               if (Option.isNone(first)) return
               current = first.value
             }

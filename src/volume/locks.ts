@@ -1,10 +1,14 @@
 /**
  * Serialises operations on one volume id while different volumes run in parallel:
- * a semaphore per id, reference-counted by RcMap so idle ids cost nothing. A second
- * publish of the same volume waits for the first instead of racing it (upstream's
- * empty-mount bug); if it cannot get the lock before its deadline it answers ABORTED.
+ * a lock per id, first come first served, kept only while it is held (idle ids cost
+ * nothing). A second publish of the same volume waits for the first instead of racing
+ * it (upstream's empty-mount bug); if it cannot get the lock before its deadline it
+ * answers ABORTED.
+ *
+ * Every publish and unpublish takes a lock nobody holds: that case is a map lookup and
+ * one finalizer, with no scope, no fiber and no timer. Only a waiter races its deadline.
  */
-import { Clock, Context, Duration, Effect, Layer, RcMap, Semaphore } from "effect"
+import { Clock, Context, Deferred, Duration, Effect, Exit, Layer } from "effect"
 import { VolumeBusy } from "./errors.js"
 
 export class VolumeLocks extends Context.Service<
@@ -18,35 +22,59 @@ export class VolumeLocks extends Context.Service<
     ) => Effect.Effect<A, E | VolumeBusy, R>
   }
 >()("csi/VolumeLocks") {
-  static readonly layer = Layer.effect(
-    VolumeLocks,
-    Effect.gen(function* () {
-      const locks = yield* RcMap.make({ lookup: (_: string) => Semaphore.make(1) })
-      const withLock = <A, E, R>(
-        volumeId: string,
-        deadline: number | undefined,
-        effect: Effect.Effect<A, E, R>,
-      ) =>
-        Effect.scoped(
-          Effect.gen(function* () {
-            const lock = yield* RcMap.get(locks, volumeId)
-            const now = yield* Clock.currentTimeMillis
-            const wait = Semaphore.take(lock, 1)
-            const acquire =
-              deadline === undefined
-                ? wait
-                : wait.pipe(
+  static readonly layer = Layer.sync(VolumeLocks, () => {
+    /** The held locks, each with its waiters in order of arrival; a free lock has no entry. */
+    const held = new Map<string, Array<Deferred.Deferred<void>>>()
+
+    /** Hands the lock to the next waiter, or frees it. */
+    const release = (volumeId: string): undefined => {
+      const waiters = held.get(volumeId)
+      if (waiters === undefined) return
+      const next = waiters.shift()
+      if (next === undefined) held.delete(volumeId)
+      else Deferred.doneUnsafe(next, Exit.void)
+    }
+
+    /** A waiter that gave up (deadline, interrupt) leaves the line, or passes on a lock handed to it meanwhile. */
+    const leave = (volumeId: string, turn: Deferred.Deferred<void>) => {
+      if (Deferred.isDoneUnsafe(turn)) return release(volumeId)
+      const waiters = held.get(volumeId)
+      const at = waiters?.indexOf(turn) ?? -1
+      if (at >= 0) waiters?.splice(at, 1)
+    }
+
+    const withLock = <A, E, R>(
+      volumeId: string,
+      deadline: number | undefined,
+      effect: Effect.Effect<A, E, R>,
+    ) =>
+      // Uninterruptible from taking the lock to registering its release; `effect` itself stays interruptible.
+      Effect.uninterruptibleMask((restore) =>
+        Effect.suspend((): Effect.Effect<A, E | VolumeBusy, R> => {
+          const holding = Effect.onExitPrimitive(restore(effect), () => release(volumeId), true)
+          const waiters = held.get(volumeId)
+          if (waiters === undefined) {
+            held.set(volumeId, [])
+            return holding
+          }
+          const turn = Deferred.makeUnsafe<void>()
+          waiters.push(turn)
+          const wait =
+            deadline === undefined
+              ? Deferred.await(turn)
+              : Effect.flatMap(Clock.currentTimeMillis, (now) =>
+                  Deferred.await(turn).pipe(
                     Effect.timeoutOrElse({
                       duration: Duration.millis(Math.max(0, deadline - now)),
                       orElse: () => Effect.fail(new VolumeBusy({ volumeId })),
                     }),
-                  )
-            // Once the permit is ours, its release is registered before anything can interrupt.
-            yield* Effect.acquireRelease(acquire, () => Semaphore.release(lock, 1), { interruptible: true })
-            return yield* effect
-          }),
-        )
-      return VolumeLocks.of({ withLock })
-    }),
-  )
+                  ),
+                )
+          return Effect.onExitPrimitive(restore(wait), (exit) =>
+            Exit.isFailure(exit) ? leave(volumeId, turn) : undefined,
+          ).pipe(Effect.andThen(holding))
+        }),
+      )
+    return VolumeLocks.of({ withLock })
+  })
 }

@@ -9,7 +9,7 @@
  * still in flight when the deadline comes first: issuance continues and kubelet's retry
  * joins it.
  */
-import { Clock, Duration, Effect, Fiber, Option } from "effect"
+import { Clock, Duration, Effect, Option } from "effect"
 import {
   needsContinueOnNotReady,
   parseAttributes,
@@ -26,7 +26,7 @@ import { TokenMissing } from "./errors.js"
 import { GonePods } from "./gone-pods.js"
 import { Lifecycle } from "./lifecycle.js"
 import { VolumeLocks } from "./locks.js"
-import { Mounter, type PreparedBind } from "./mounter.js"
+import { Mounter } from "./mounter.js"
 import { recordOf, secretFiles } from "./record.js"
 import { removeVolume } from "./remove.js"
 import { VolumeStore } from "./store.js"
@@ -89,10 +89,23 @@ const publishLocked = Effect.fnUntraced(function* (request: PublishRequest, issu
     return
   }
 
-  const prepare = mounter.prepareBind(store.dataDir(request.volumeId), request.targetPath)
-  const prepared = config.continueOnNotReady
-    ? yield* Effect.exit(prepare)
-    : yield* prepareWhileIssuing(request, issuer, prepare)
+  // The mount is prepared (target made, paths checked) while the volume's own fiber issues,
+  // so only the mount itself follows the issuer's answer: nothing is mounted before the
+  // certificate is there. A failed preparation is reported once the issuance has settled.
+  const prepared = yield* Effect.exit(
+    mounter.prepareBind(store.dataDir(request.volumeId), request.targetPath),
+  )
+  if (!config.continueOnNotReady) {
+    const settled = yield* awaitFirstIssuance(lifecycle, request)
+    // Nothing was mounted. The target stays as prepared: kubelet holds the volume as uncertain
+    // and either retries, which finds it ready, or unpublishes, which removes it.
+    if (Option.isNone(settled)) return yield* pending(request.volumeId, issuer)
+    // An issuance that failed removes the volume.
+    if (settled.value._tag === "Failed") {
+      yield* removeVolume(request.volumeId, request.targetPath)
+      return yield* Effect.fail(settled.value.error)
+    }
+  }
   // A mount once started runs to its end: a cancelled call must not leave one behind unseen.
   yield* Effect.uninterruptible(
     Effect.flatten(prepared).pipe(Effect.tapError(() => removeVolume(request.volumeId, request.targetPath))),
@@ -111,41 +124,19 @@ const register = Effect.fnUntraced(function* (request: PublishRequest) {
 })
 
 /**
- * Waits for the first issuance while the mount is prepared (target made, paths checked),
- * so only the mount itself follows the issuer's answer: nothing is mounted before the
- * certificate is there. An issuance that failed removes the volume; one still pending
- * at the deadline leaves it, its request and the target, for kubelet's retry.
+ * The first issuance's outcome; none when it is still going just before the deadline
+ * (one still pending then leaves the volume, its request and the target, for kubelet's retry).
  */
-const prepareWhileIssuing = Effect.fnUntraced(function* (
-  request: PublishRequest,
-  issuer: string,
-  prepare: PreparedBind,
-) {
-  // One fiber for the mount's preparation; this one waits for the issuance (no Effect.all pair of forks).
-  const preparing = yield* Effect.forkChild(Effect.exit(prepare))
-  const settled = yield* awaitFirstIssuance(request)
-  const prepared = yield* Fiber.join(preparing)
-  // Nothing was mounted. The target stays as prepared: kubelet holds the volume as uncertain
-  // and either retries, which finds it ready, or unpublishes, which removes it.
-  if (Option.isNone(settled)) return yield* pending(request.volumeId, issuer)
-  if (settled.value._tag === "Failed") {
-    yield* removeVolume(request.volumeId, request.targetPath)
-    return yield* Effect.fail(settled.value.error)
-  }
-  return prepared
-})
-
-/** The first issuance's outcome; none when it is still going just before the deadline. */
-const awaitFirstIssuance = Effect.fnUntraced(function* (request: PublishRequest) {
-  const lifecycle = yield* Lifecycle
-  const now = yield* Clock.currentTimeMillis
-  const budget =
-    request.deadline === undefined
-      ? defaultWait
-      : Duration.millis(Math.max(0, request.deadline - now - Duration.toMillis(deadlineMargin)))
-  const settled = yield* lifecycle.awaitSettled(request.volumeId).pipe(Effect.timeoutOption(budget))
-  return Option.flatten(settled)
-})
+const awaitFirstIssuance = (lifecycle: Lifecycle["Service"], request: PublishRequest) =>
+  Effect.flatMap(Clock.currentTimeMillis, (now) => {
+    const budget =
+      request.deadline === undefined
+        ? defaultWait
+        : Duration.millis(Math.max(0, request.deadline - now - Duration.toMillis(deadlineMargin)))
+    return lifecycle
+      .awaitSettled(request.volumeId)
+      .pipe(Effect.timeoutOption(budget), Effect.map(Option.flatten))
+  })
 
 const pending = Effect.fnUntraced(function* (volumeId: string, issuer: string) {
   const store = yield* VolumeStore

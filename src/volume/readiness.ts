@@ -61,12 +61,16 @@ const sameIps = (a: ReadonlyArray<string> | undefined, b: ReadonlyArray<string>)
 
 /**
  * Returns once the volume may be issued. A volume with a request in flight from an
- * earlier run was ready when it was made: it resumes as it is.
+ * earlier run was ready when it was made: it resumes as it is. `read` is the volume's
+ * metadata when the caller has just read it (no second read of the same file).
  */
-export const awaitReadiness = Effect.fnUntraced(function* (volumeId: string) {
+export const awaitReadiness = Effect.fnUntraced(function* (
+  volumeId: string,
+  read?: Option.Option<VolumeMetadata>,
+) {
   const config = yield* Config
   const store = yield* VolumeStore
-  const stored = yield* store.read(volumeId)
+  const stored = read ?? (yield* store.read(volumeId))
   if (Option.isNone(stored) || stored.value.pendingRequest !== undefined) return
   const metadata = stored.value
   const gates = gatesFor(config.readinessGates ?? [], metadata)

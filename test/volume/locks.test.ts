@@ -73,6 +73,27 @@ describe("VolumeLocks", () => {
     }).pipe(Effect.provide(VolumeLocks.layer)),
   )
 
+  it.effect("a waiter that gives up leaves the line: the next one gets the lock, and then it is free", () =>
+    Effect.gen(function* () {
+      const log: Array<string> = []
+      const first = yield* Deferred.make<void>()
+      const open = yield* Deferred.make<void>()
+      yield* Deferred.succeed(open, undefined)
+      const a = yield* Effect.forkChild(holder(log, "vol-1", "a", first))
+      yield* Effect.yieldNow
+      const b = yield* Effect.forkChild(holder(log, "vol-1", "b", open))
+      const c = yield* Effect.forkChild(holder(log, "vol-1", "c", open, 10_000))
+      yield* Effect.yieldNow
+      yield* Fiber.interrupt(b)
+      yield* Deferred.succeed(first, undefined)
+      yield* Fiber.join(a)
+      yield* Fiber.join(c)
+      assert.deepStrictEqual(log, ["a start", "a end", "c start", "c end"])
+      yield* holder(log, "vol-1", "d", open, 1_000)
+      assert.deepStrictEqual(log.slice(-2), ["d start", "d end"])
+    }).pipe(Effect.provide(VolumeLocks.layer)),
+  )
+
   it.effect("different volumes run in parallel", () =>
     Effect.gen(function* () {
       const log: Array<string> = []
