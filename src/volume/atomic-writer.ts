@@ -89,14 +89,32 @@ export const tryFsIfExists = <A>(
 ): Effect.Effect<Option.Option<A>, StorageError> =>
   runSteps(operation, target, () => Option.fromUndefinedOr(ifExists(target, run)))
 
-/** mkdir (not recursive: the parent must exist), leaving an existing directory as it is; a step. */
-export const makeDirIfMissing = (target: string, mode: number): void =>
+/**
+ * `target`'s text, or undefined when it is missing. Read without looking it up first: for
+ * a file that is almost always there, where a lookup per read costs more than the odd error.
+ */
+export const readIfExists = (target: string): string | undefined => {
+  try {
+    return fs.readFileSync(target, "utf8")
+  } catch (cause) {
+    if (isMissing(cause)) return undefined
+    throw cause
+  }
+}
+
+/**
+ * mkdir (not recursive: the parent must exist), leaving an existing directory as it is; a
+ * step. Whether it made the directory: one made just now is known to be empty.
+ */
+export const makeDirIfMissing = (target: string, mode: number): boolean =>
   step("mkdir", target, () => {
-    if (exists(target)) return
+    if (exists(target)) return false
     try {
       fs.mkdirSync(target, { mode })
+      return true
     } catch (cause) {
       if ((cause as NodeJS.ErrnoException | undefined)?.code !== "EEXIST") throw cause
+      return false
     }
   })
 
