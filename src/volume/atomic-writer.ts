@@ -184,13 +184,25 @@ const validateFiles = (
 
 /** `removeTree` as steps, for a sequence of its own. */
 const removeTreeSteps = (target: string): void => {
+  try {
+    // Root (the driver) may unlink in read-only directories: one pass, without the chmods.
+    fs.rmSync(target, { recursive: true, force: true })
+    return
+  } catch {
+    // Done again the long way, whose failure, if it fails too, is the one reported.
+  }
+  removeOpenedTree(target)
+}
+
+/** `removeTreeSteps` for an owner who may not unlink in read-only directories: each gets 0700 first. */
+const removeOpenedTree = (target: string): void => {
   const stat = step("remove", target, () => fs.lstatSync(target, { throwIfNoEntry: false }))
   if (stat === undefined) return
   if (stat.isDirectory()) {
     step("remove", target, () => fs.chmodSync(target, 0o700))
     const entries = step("remove", target, () => fs.readdirSync(target, { withFileTypes: true }))
     for (const entry of entries) {
-      if (entry.isDirectory()) removeTreeSteps(child(target, entry.name))
+      if (entry.isDirectory()) removeOpenedTree(child(target, entry.name))
     }
   }
   step("remove", target, () => fs.rmSync(target, { recursive: true, force: true }))
