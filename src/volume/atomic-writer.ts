@@ -89,14 +89,32 @@ export const tryFsIfExists = <A>(
 ): Effect.Effect<Option.Option<A>, StorageError> =>
   runSteps(operation, target, () => Option.fromUndefinedOr(ifExists(target, run)))
 
-/** mkdir (not recursive: the parent must exist), leaving an existing directory as it is; a step. */
-export const makeDirIfMissing = (target: string, mode: number): void =>
+/**
+ * `target`'s text, or undefined when it is missing. Read without looking it up first: for
+ * a file that is almost always there, where a lookup per read costs more than the odd error.
+ */
+export const readIfExists = (target: string): string | undefined => {
+  try {
+    return fs.readFileSync(target, "utf8")
+  } catch (cause) {
+    if (isMissing(cause)) return undefined
+    throw cause
+  }
+}
+
+/**
+ * mkdir (not recursive: the parent must exist), leaving an existing directory as it is; a
+ * step. Whether it made the directory: one made just now is known to be empty.
+ */
+export const makeDirIfMissing = (target: string, mode: number): boolean =>
   step("mkdir", target, () => {
-    if (exists(target)) return
+    if (exists(target)) return false
     try {
       fs.mkdirSync(target, { mode })
+      return true
     } catch (cause) {
       if ((cause as NodeJS.ErrnoException | undefined)?.code !== "EEXIST") throw cause
+      return false
     }
   })
 
@@ -166,13 +184,25 @@ const validateFiles = (
 
 /** `removeTree` as steps, for a sequence of its own. */
 const removeTreeSteps = (target: string): void => {
+  try {
+    // Root (the driver) may unlink in read-only directories: one pass, without the chmods.
+    fs.rmSync(target, { recursive: true, force: true })
+    return
+  } catch {
+    // Done again the long way, whose failure, if it fails too, is the one reported.
+  }
+  removeOpenedTree(target)
+}
+
+/** `removeTreeSteps` for an owner who may not unlink in read-only directories: each gets 0700 first. */
+const removeOpenedTree = (target: string): void => {
   const stat = step("remove", target, () => fs.lstatSync(target, { throwIfNoEntry: false }))
   if (stat === undefined) return
   if (stat.isDirectory()) {
     step("remove", target, () => fs.chmodSync(target, 0o700))
     const entries = step("remove", target, () => fs.readdirSync(target, { withFileTypes: true }))
     for (const entry of entries) {
-      if (entry.isDirectory()) removeTreeSteps(child(target, entry.name))
+      if (entry.isDirectory()) removeOpenedTree(child(target, entry.name))
     }
   }
   step("remove", target, () => fs.rmSync(target, { recursive: true, force: true }))
@@ -194,40 +224,68 @@ export const bestEffort = (run: () => void): void => {
   }
 }
 
-/** Makes `dataDir/name` a symlink to `..data/name`, replacing anything else there atomically. */
-const ensureVisibleLink = (dataDir: string, name: string): void => {
+/**
+ * data/ as the write found it, from one lstat and one listing: what the writer would
+ * otherwise look up name by name. The caller serialises writes to one directory, so
+ * nothing else changes it meanwhile.
+ */
+interface DataDirState {
+  /** Absent when the write created data/. */
+  readonly stat: fs.Stats | undefined
+  readonly entries: ReadonlyMap<string, fs.Dirent>
+}
+
+const readState = (dataDir: string): DataDirState => {
+  const stat = step("mkdir", dataDir, () => fs.lstatSync(dataDir, { throwIfNoEntry: false }))
+  if (stat === undefined) {
+    step("mkdir", dataDir, () => fs.mkdirSync(dataDir, { mode: writableDirMode }))
+    return { stat, entries: new Map() }
+  }
+  const listing = step("list", dataDir, () => fs.readdirSync(dataDir, { withFileTypes: true }))
+  return { stat, entries: new Map(listing.map((entry) => [entry.name, entry])) }
+}
+
+/**
+ * Makes `dataDir/name` a symlink to `..data/name`, replacing anything else there atomically
+ * (through a temporary link, which `tmpFree` says is absent). Whether it replaced something.
+ */
+const ensureVisibleLink = (
+  dataDir: string,
+  name: string,
+  found: fs.Dirent | undefined,
+  tmpFree: boolean,
+): boolean => {
   const visible = child(dataDir, name)
   const wanted = `${dataLink}/${name}`
-  step("link", visible, () => {
-    const stat = fs.lstatSync(visible, { throwIfNoEntry: false })
-    if (stat === undefined) return fs.symlinkSync(wanted, visible)
-    if (stat.isSymbolicLink() && fs.readlinkSync(visible) === wanted) return
+  return step("link", visible, () => {
+    if (found === undefined) {
+      fs.symlinkSync(wanted, visible)
+      return false
+    }
+    if (found.isSymbolicLink() && fs.readlinkSync(visible) === wanted) return false
     const tmp = child(dataDir, linkTmp)
-    if (exists(tmp)) fs.unlinkSync(tmp)
+    if (!tmpFree) fs.unlinkSync(tmp)
     fs.symlinkSync(wanted, tmp)
     fs.renameSync(tmp, visible)
+    return true
   })
 }
 
 /**
- * One listing of data/ after the swap: removes user-visible symlinks whose names are not in
- * the new set, and generations other than those in `keepGenerations`.
+ * Removes, from data/'s listing before the swap, user-visible symlinks whose names are not
+ * in the new set, and generations other than the previous one (the new one is not listed).
  */
 const removeStale = (
   dataDir: string,
+  entries: ReadonlyMap<string, fs.Dirent>,
   keepNames: ReadonlySet<string>,
-  keepGenerations: ReadonlyArray<string>,
+  previous: string | undefined,
 ): void => {
-  const entries = step("list", dataDir, () => fs.readdirSync(dataDir, { withFileTypes: true }))
-  for (const entry of entries) {
+  for (const entry of entries.values()) {
     const target = child(dataDir, entry.name)
     if (entry.isSymbolicLink() && !entry.name.startsWith("..") && !keepNames.has(entry.name)) {
       step("unlink", target, () => ifExists(target, () => fs.unlinkSync(target)))
-    } else if (
-      entry.isDirectory() &&
-      generationPattern.test(entry.name) &&
-      !keepGenerations.includes(entry.name)
-    ) {
+    } else if (entry.isDirectory() && generationPattern.test(entry.name) && entry.name !== previous) {
       removeTreeSteps(target)
     }
   }
@@ -239,13 +297,30 @@ const sealDataDir = (dataDir: string, group: number | undefined): void => {
   step("chmod", dataDir, () => fs.chmodSync(dataDir, dataDirMode))
 }
 
+/** Whether data/, as found, is sealed already: 0550 and, when a group is given, of that group. */
+const isSealed = (stat: fs.Stats | undefined, group: number | undefined): boolean =>
+  stat !== undefined && (stat.mode & 0o7777) === dataDirMode && (group === undefined || stat.gid === group)
+
+const isDenied = (cause: unknown): boolean => (cause as NodeJS.ErrnoException | undefined)?.code === "EACCES"
+
 const writeGeneration = (
   dataDir: string,
   files: ReadonlyArray<FileToWrite>,
   group: number | undefined,
   now: number,
+  openDataDir: () => void,
 ): string => {
-  const generationDir = step("mkdir", dataDir, () => fs.mkdtempSync(child(dataDir, generationPrefix(now))))
+  const prefix = child(dataDir, generationPrefix(now))
+  const generationDir = step("mkdir", dataDir, () => {
+    try {
+      return fs.mkdtempSync(prefix)
+    } catch (cause) {
+      // A sealed data/ takes entries only from root (whose privilege spares it two chmods a write).
+      if (!isDenied(cause)) throw cause
+      openDataDir()
+      return fs.mkdtempSync(prefix)
+    }
+  })
   try {
     for (const file of files) {
       const target = child(generationDir, file.name)
@@ -261,10 +336,10 @@ const writeGeneration = (
 }
 
 /** Points `..data` at `generation` with one rename, the step that makes the new set visible. */
-const swapDataLink = (dataDir: string, generation: string): void => {
+const swapDataLink = (dataDir: string, generation: string, tmpFree: boolean): void => {
   const tmp = child(dataDir, dataLinkTmp)
   step("link", tmp, () => {
-    if (exists(tmp)) fs.unlinkSync(tmp)
+    if (!tmpFree) fs.unlinkSync(tmp)
     fs.symlinkSync(generation, tmp)
     fs.renameSync(tmp, child(dataDir, dataLink))
   })
@@ -276,22 +351,27 @@ const writeSteps = (
   group: number | undefined,
   now: number,
 ): void => {
-  makeDirIfMissing(dataDir, writableDirMode)
-  step("chmod", dataDir, () => fs.chmodSync(dataDir, writableDirMode))
+  const { stat, entries } = readState(dataDir)
+  // data/ is opened for writing only when the write needs it to be (not as root); sealed when it is not so already.
+  let sealed = isSealed(stat, group)
+  const openDataDir = () => {
+    sealed = false
+    step("chmod", dataDir, () => fs.chmodSync(dataDir, writableDirMode))
+  }
   try {
     const link = child(dataDir, dataLink)
-    const previous = step("readlink", link, () => ifExists(link, () => fs.readlinkSync(link)))
-    const generation = writeGeneration(dataDir, files, group, now)
-    swapDataLink(dataDir, generation)
-    for (const file of files) ensureVisibleLink(dataDir, file.name)
-    removeStale(
-      dataDir,
-      new Set(files.map((file) => file.name)),
-      previous === undefined ? [generation] : [generation, previous],
-    )
-    sealDataDir(dataDir, group)
+    const previous = entries.has(dataLink) ? step("readlink", link, () => fs.readlinkSync(link)) : undefined
+    const generation = writeGeneration(dataDir, files, group, now, openDataDir)
+    swapDataLink(dataDir, generation, !entries.has(dataLinkTmp))
+    let linkTmpFree = !entries.has(linkTmp)
+    for (const file of files) {
+      // a replacement leaves the temporary name free (renamed away)
+      if (ensureVisibleLink(dataDir, file.name, entries.get(file.name), linkTmpFree)) linkTmpFree = true
+    }
+    removeStale(dataDir, entries, new Set(files.map((file) => file.name)), previous)
+    if (!sealed) sealDataDir(dataDir, group)
   } catch (failure) {
-    bestEffort(() => sealDataDir(dataDir, group))
+    if (!sealed) bestEffort(() => sealDataDir(dataDir, group))
     throw failure
   }
 }

@@ -19,7 +19,7 @@ import { randomUUID } from "node:crypto"
 import * as fs from "node:fs"
 import * as fsp from "node:fs/promises"
 import * as path from "node:path"
-import { Context, Effect, Layer, Option, Redacted, Schema } from "effect"
+import { Context, Effect, Layer, Option, Redacted, Result, Schema } from "effect"
 import type { PodInfo } from "../attributes/spec.js"
 import { Config } from "../config.js"
 import { Health } from "../observability/health.js"
@@ -30,6 +30,7 @@ import {
   isPlainName,
   makeDirIfMissing,
   readCurrent,
+  readIfExists,
   removeTree,
   runSteps,
   step,
@@ -92,8 +93,86 @@ export const VolumeMetadataSchema: Schema.Codec<VolumeMetadata> = Schema.Struct(
 })
 
 const MetadataJson = Schema.fromJsonString(VolumeMetadataSchema)
-const encodeMetadata = Schema.encodeEffect(MetadataJson)
-const decodeMetadata = Schema.decodeUnknownEffect(MetadataJson)
+// The Result form: a pure function needs no fiber of its own (the Effect form costs ~40% more per call).
+const decodeMetadata = Schema.decodeUnknownResult(MetadataJson)
+
+/** Every key of T, an absent optional one as undefined (which JSON.stringify leaves out). */
+type EveryKey<T> = { readonly [K in keyof Required<T>]: unknown }
+
+/**
+ * metadata.json's text: exactly what the schema's encoder writes (its key order, no other
+ * keys), put together directly. The encoder cost ~0.2 ms a call in the driver, three calls a
+ * publish, to check what the types guarantee already. `satisfies` makes a key added to the
+ * types a compile error here; test/volume/store.test.ts holds the text to the schema's.
+ */
+export const metadataJson = (m: VolumeMetadata): string => {
+  const { pod, issuance, pendingRequest } = m
+  return JSON.stringify({
+    volumeId: m.volumeId,
+    targetPath: m.targetPath,
+    pod: {
+      name: pod.name,
+      namespace: pod.namespace,
+      uid: pod.uid,
+      serviceAccountName: pod.serviceAccountName,
+      ips: pod.ips,
+    } satisfies EveryKey<PodInfo>,
+    attributes: m.attributes,
+    volumeMountGroup: m.volumeMountGroup,
+    createdAt: m.createdAt,
+    issuance:
+      issuance === undefined
+        ? undefined
+        : ({
+            requestName: issuance.requestName,
+            notBefore: issuance.notBefore,
+            notAfter: issuance.notAfter,
+            nextIssuanceAt: issuance.nextIssuanceAt,
+          } satisfies EveryKey<Issuance>),
+    pendingRequest:
+      pendingRequest === undefined
+        ? undefined
+        : ({ namespace: pendingRequest.namespace, name: pendingRequest.name } satisfies EveryKey<
+            NonNullable<VolumeMetadata["pendingRequest"]>
+          >),
+    podGoneAt: m.podGoneAt,
+  } satisfies EveryKey<VolumeMetadata>)
+}
+
+/**
+ * The last few metadata texts read or written, each with its decoded value. A read still reads
+ * the file, the source of truth, and takes the value from here only when the text is the same
+ * character for character: decoding is a pure function of the text, so no entry can go stale.
+ * It spares an issuance's reads and updates the decode of what the one before just wrote.
+ * Bounded (oldest out first), so an idle volume costs nothing here.
+ */
+class DecodedMetadata {
+  static readonly size = 16
+  private readonly entries = new Map<string, { readonly text: string; readonly meta: VolumeMetadata }>()
+
+  /** Whether the volume's metadata was read or written lately, so most likely is there still. */
+  has(volumeId: string): boolean {
+    return this.entries.has(volumeId)
+  }
+
+  get(volumeId: string, text: string): VolumeMetadata | undefined {
+    const entry = this.entries.get(volumeId)
+    return entry !== undefined && entry.text === text ? entry.meta : undefined
+  }
+
+  set(volumeId: string, text: string, meta: VolumeMetadata): void {
+    this.entries.delete(volumeId)
+    this.entries.set(volumeId, { text, meta })
+    if (this.entries.size > DecodedMetadata.size) {
+      const oldest = this.entries.keys().next()
+      if (oldest.done !== true) this.entries.delete(oldest.value)
+    }
+  }
+
+  delete(volumeId: string): void {
+    this.entries.delete(volumeId)
+  }
+}
 
 export interface VolumeList {
   readonly volumes: ReadonlyArray<VolumeMetadata>
@@ -179,11 +258,15 @@ const invalid = (operation: string, target: string, reason: string) =>
 // randomUUID draws from a cached entropy pool: a tenth of randomBytes' cost per call
 const randomSuffix = () => randomUUID()
 
+// Temp names: random per process, so none can meet a name left by a crash of an earlier run; counted within it.
+const tempTag = `${randomSuffix()}-`
+let tempCount = 0
+
 /** Temp file in the same directory, renamed over `target`; the temp file goes on failure. A step. */
 const replaceFileStep = (operation: string, target: string, data: string, mode: number): void => {
   // `target` is the store's own (normal) path: its directory ends at the last slash.
   const slash = target.lastIndexOf("/") + 1
-  const tmp = `${target.slice(0, slash)}.${target.slice(slash)}.${randomSuffix()}.tmp`
+  const tmp = `${target.slice(0, slash)}.${target.slice(slash)}.${tempTag}${tempCount++}.tmp`
   step(operation, target, () => {
     try {
       writeNewFile(tmp, data, mode, undefined)
@@ -205,84 +288,120 @@ const makeStore = (root: string): VolumeStore["Service"] => {
   const metadataPath = (volumeId: string) => child(volumeDir(volumeId), metadataFile)
   const dataDir = (volumeId: string) => child(volumeDir(volumeId), dataDirName)
 
+  const badId = (operation: string, volumeId: string) =>
+    invalid(operation, path.join(root, volumeId), "invalid volume id")
   const checkId = (operation: string, volumeId: string) =>
-    isValidVolumeId(volumeId)
-      ? Effect.void
-      : invalid(operation, path.join(root, volumeId), "invalid volume id")
+    isValidVolumeId(volumeId) ? Effect.void : badId(operation, volumeId)
 
-  const checkSecretName = (operation: string, volumeId: string, name: string) =>
-    isValidSecretName(name)
-      ? Effect.void
-      : invalid(operation, path.join(root, volumeId, name), "invalid secret name")
+  const badSecretName = (operation: string, volumeId: string, name: string) =>
+    invalid(operation, path.join(root, volumeId, name), "invalid secret name")
 
-  const checkRegistered = (operation: string, volumeId: string) =>
-    runSteps(operation, volumeDir(volumeId), () =>
-      fs.lstatSync(volumeDir(volumeId), { throwIfNoEntry: false }),
-    ).pipe(
-      Effect.flatMap((stat) =>
-        stat !== undefined
-          ? Effect.void
-          : invalid(operation, volumeDir(volumeId), "volume is not registered"),
-      ),
-    )
+  /**
+   * A write into the volume's directory that failed fails as "not registered" when that
+   * directory is absent. Looked up only after a failure: a registered volume, the usual
+   * case, costs no lookup.
+   */
+  const unlessUnregistered =
+    (operation: string, volumeId: string) =>
+    <A>(write: Effect.Effect<A, StorageError>): Effect.Effect<A, StorageError> =>
+      Effect.catch(write, (error) =>
+        runSteps(operation, volumeDir(volumeId), () =>
+          fs.lstatSync(volumeDir(volumeId), { throwIfNoEntry: false }),
+        ).pipe(
+          Effect.flatMap((stat) =>
+            stat !== undefined
+              ? Effect.fail(error)
+              : invalid(operation, volumeDir(volumeId), "volume is not registered"),
+          ),
+        ),
+      )
 
-  const encode = (operation: string, meta: VolumeMetadata) =>
-    encodeMetadata(meta).pipe(
-      Effect.mapError(
-        (error) => new StorageError({ operation, path: metadataPath(meta.volumeId), reason: error.message }),
-      ),
-    )
+  const decoded = new DecodedMetadata()
 
-  const writeMetadata = (operation: string, meta: VolumeMetadata) =>
-    Effect.flatMap(encode(operation, meta), (json) =>
-      replaceFile(operation, metadataPath(meta.volumeId), json, 0o600),
-    )
+  /** metadata.json's value for `text`, read from `file` just now; decoded unless the cache has it. */
+  const decode = (
+    volumeId: string,
+    file: string,
+    text: string,
+  ): Effect.Effect<VolumeMetadata, StorageError> => {
+    const known = decoded.get(volumeId, text)
+    if (known !== undefined) return Effect.succeed(known)
+    const meta = decodeMetadata(text)
+    if (Result.isFailure(meta)) return invalid("read", file, `corrupt metadata: ${meta.failure.message}`)
+    decoded.set(volumeId, text, meta.success)
+    return Effect.succeed(meta.success)
+  }
 
-  const read = Effect.fnUntraced(function* (volumeId: string) {
-    yield* checkId("read", volumeId)
+  /** Writes `meta` as `json` (its encoding) and remembers the pair: the next read finds that text. */
+  const writeMetadataStep = (operation: string, meta: VolumeMetadata, json: string): void => {
+    replaceFileStep(operation, metadataPath(meta.volumeId), json, 0o600)
+    decoded.set(meta.volumeId, json, meta)
+  }
+
+  /**
+   * metadata.json's text; none when it or the volume directory is absent. `expected`: the
+   * file is most likely there, so it is read at once rather than looked up first (the lookup
+   * is a call of its own, while the error a missing file raises costs several lookups).
+   */
+  const readText = (operation: string, file: string, expected: boolean) =>
+    expected
+      ? runSteps(operation, file, () => Option.fromUndefinedOr(readIfExists(file)))
+      : tryFsIfExists(operation, file, () => fs.readFileSync(file, "utf8"))
+
+  // The calls of an issuance are composed directly rather than as generators: a few Effects
+  // each, where a generator's steps cost as much as the file calls on a tmpfs.
+  const read = (volumeId: string): Effect.Effect<Option.Option<VolumeMetadata>, StorageError> => {
+    if (!isValidVolumeId(volumeId)) return badId("read", volumeId)
     const file = metadataPath(volumeId)
-    const text = yield* tryFsIfExists("read", file, () => fs.readFileSync(file, "utf8"))
-    if (Option.isNone(text)) return Option.none<VolumeMetadata>()
-    const meta = yield* decodeMetadata(text.value).pipe(
-      Effect.mapError(
-        (error) =>
-          new StorageError({ operation: "read", path: file, reason: `corrupt metadata: ${error.message}` }),
-      ),
+    // Metadata met lately is read at once; other metadata (a publish's first look) looked up first.
+    return Effect.flatMap(
+      Effect.suspend(() => readText("read", file, decoded.has(volumeId))),
+      (text) =>
+        Option.isNone(text)
+          ? Effect.succeedNone
+          : Effect.map(decode(volumeId, file, text.value), Option.some),
     )
-    return Option.some(meta)
-  })
+  }
 
   return VolumeStore.of({
     register: Effect.fnUntraced(function* (meta: VolumeMetadata) {
       yield* checkId("register", meta.volumeId)
-      const json = yield* encode("register", meta)
+      const json = metadataJson(meta)
       const dir = volumeDir(meta.volumeId)
       yield* runSteps("register", dir, () => {
-        makeDirIfMissing(dir, 0o700)
+        const created = makeDirIfMissing(dir, 0o700)
         step("register", dir, () => fs.chmodSync(dir, 0o700))
         // Empty until the first certificate, but mountable: --continue-on-not-ready binds it at once.
-        makeDirIfMissing(dataDir(meta.volumeId), 0o550)
-        replaceFileStep("register", metadataPath(meta.volumeId), json, 0o600)
+        const data = dataDir(meta.volumeId)
+        if (created) step("mkdir", data, () => fs.mkdirSync(data, { mode: 0o550 }))
+        else makeDirIfMissing(data, 0o550)
+        writeMetadataStep("register", meta, json)
       })
     }),
 
     read,
 
-    update: Effect.fnUntraced(function* (volumeId: string, f: (meta: VolumeMetadata) => VolumeMetadata) {
-      const current = yield* read(volumeId)
-      if (Option.isNone(current))
-        return yield* invalid("update", metadataPath(volumeId), "volume is not registered")
-      const next = f(current.value)
-      if (next.volumeId !== volumeId) {
-        return yield* invalid(
-          "update",
-          metadataPath(volumeId),
-          `update changed the volume id to ${next.volumeId}`,
-        )
-      }
-      yield* writeMetadata("update", next)
-      return next
-    }),
+    update: (volumeId, f) => {
+      if (!isValidVolumeId(volumeId)) return badId("read", volumeId)
+      const file = metadataPath(volumeId)
+      return readText("read", file, true).pipe(
+        Effect.flatMap((text) =>
+          Option.isNone(text)
+            ? invalid("update", file, "volume is not registered")
+            : decode(volumeId, file, text.value),
+        ),
+        Effect.flatMap((current) => {
+          const next = f(current)
+          if (next.volumeId !== volumeId) {
+            return invalid("update", file, `update changed the volume id to ${next.volumeId}`)
+          }
+          return runSteps("update", file, () => {
+            writeMetadataStep("update", next, metadataJson(next))
+            return next
+          })
+        }),
+      )
+    },
 
     list: Effect.fnUntraced(function* () {
       const entries = yield* tryFsIfExists("list", root, () => fs.readdirSync(root, { withFileTypes: true }))
@@ -302,51 +421,43 @@ const makeStore = (root: string): VolumeStore["Service"] => {
 
     remove: Effect.fnUntraced(function* (volumeId: string) {
       yield* checkId("remove", volumeId)
+      decoded.delete(volumeId)
       yield* removeTree(volumeDir(volumeId))
     }),
 
     dataDir,
 
-    writeFiles: Effect.fnUntraced(function* (
-      volumeId: string,
-      files: ReadonlyArray<FileToWrite>,
-      group: number | undefined,
-    ) {
-      yield* checkId("write", volumeId)
-      yield* checkRegistered("write", volumeId)
-      yield* writeAtomically(dataDir(volumeId), files, group)
-    }),
+    writeFiles: (volumeId, files, group) =>
+      isValidVolumeId(volumeId)
+        ? writeAtomically(dataDir(volumeId), files, group).pipe(unlessUnregistered("write", volumeId))
+        : badId("write", volumeId),
 
     readFile: Effect.fnUntraced(function* (volumeId: string, name: string) {
       yield* checkId("read", volumeId)
       return yield* readCurrent(dataDir(volumeId), name)
     }),
 
-    writeSecret: Effect.fnUntraced(function* (
-      volumeId: string,
-      name: string,
-      data: Redacted.Redacted<string>,
-    ) {
-      yield* checkId("write", volumeId)
-      yield* checkSecretName("write", volumeId, name)
-      yield* checkRegistered("write", volumeId)
-      yield* replaceFile("write", child(volumeDir(volumeId), name), Redacted.value(data), 0o600)
-    }),
+    writeSecret: (volumeId, name, data) => {
+      if (!isValidVolumeId(volumeId)) return badId("write", volumeId)
+      if (!isValidSecretName(name)) return badSecretName("write", volumeId, name)
+      return replaceFile("write", child(volumeDir(volumeId), name), Redacted.value(data), 0o600).pipe(
+        unlessUnregistered("write", volumeId),
+      )
+    },
 
-    readSecret: Effect.fnUntraced(function* (volumeId: string, name: string) {
-      yield* checkId("read", volumeId)
-      yield* checkSecretName("read", volumeId, name)
+    readSecret: (volumeId, name) => {
+      if (!isValidVolumeId(volumeId)) return badId("read", volumeId)
+      if (!isValidSecretName(name)) return badSecretName("read", volumeId, name)
       const file = child(volumeDir(volumeId), name)
-      const text = yield* tryFsIfExists("read", file, () => fs.readFileSync(file, "utf8"))
-      return Option.map(text, (value) => Redacted.make(value))
-    }),
+      return tryFsIfExists("read", file, () => Redacted.make(fs.readFileSync(file, "utf8")))
+    },
 
-    removeSecret: Effect.fnUntraced(function* (volumeId: string, name: string) {
-      yield* checkId("remove", volumeId)
-      yield* checkSecretName("remove", volumeId, name)
+    removeSecret: (volumeId, name) => {
+      if (!isValidVolumeId(volumeId)) return badId("remove", volumeId)
+      if (!isValidSecretName(name)) return badSecretName("remove", volumeId, name)
       const file = child(volumeDir(volumeId), name)
-      yield* tryFsIfExists("remove", file, () => fs.unlinkSync(file))
-    }),
+      return Effect.asVoid(tryFsIfExists("remove", file, () => fs.unlinkSync(file)))
+    },
   })
 }
 

@@ -227,6 +227,37 @@ describe.each(places)("writeAtomically on $name", ({ parent }) => {
     }),
   )
 
+  it.live("a write after a crash takes over the temporary links and wrong names it left", () =>
+    Effect.gen(function* () {
+      const dataDir = path.join(yield* volumeDir, "data")
+      const set = (n: number) => [
+        { name: "tls.crt", data: `cert-${n}` },
+        { name: "ca.crt", data: `ca-${n}` },
+      ]
+      yield* writeAtomically(dataDir, set(1), undefined)
+      // what a writer killed mid-swap leaves: both temporary links, and a visible name not yet replaced
+      yield* Effect.promise(async () => {
+        await fs.chmod(dataDir, 0o750)
+        await fs.symlink("..data/ca.crt", path.join(dataDir, "..link_tmp"))
+        await fs.symlink("..nowhere", path.join(dataDir, "..data_tmp"))
+        await fs.rm(path.join(dataDir, "ca.crt"))
+        await fs.symlink("elsewhere", path.join(dataDir, "ca.crt"))
+      })
+      yield* writeAtomically(dataDir, set(2), undefined)
+      assert.strictEqual(text(yield* readCurrent(dataDir, "ca.crt")), "ca-2")
+      for (const name of ["tls.crt", "ca.crt"]) {
+        assert.strictEqual(
+          yield* Effect.promise(() => fs.readlink(path.join(dataDir, name))),
+          `..data/${name}`,
+        )
+      }
+      const entries = yield* Effect.promise(() => fs.readdir(dataDir))
+      assert.notInclude(entries, "..link_tmp")
+      assert.notInclude(entries, "..data_tmp")
+      assert.strictEqual(yield* Effect.promise(() => mode(dataDir)), 0o550)
+    }),
+  )
+
   it.live("a reader resolving ..data once never sees a mix of two sets across 200 writes", () =>
     Effect.gen(function* () {
       const dataDir = path.join(yield* volumeDir, "data")

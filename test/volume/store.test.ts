@@ -2,13 +2,18 @@ import * as fs from "node:fs/promises"
 import * as os from "node:os"
 import * as path from "node:path"
 import { assert, describe, it } from "@effect/vitest"
-import { Effect, Layer, Option, Redacted } from "effect"
+import { Effect, Layer, Option, Redacted, Schema } from "effect"
 import { Config, type DriverConfig } from "../../src/config.js"
 import { Health } from "../../src/observability/health.js"
 import { MemoryVolumeStore } from "../../src/testing/memory-store.js"
 import { removeTree } from "../../src/volume/atomic-writer.js"
 import { StorageError } from "../../src/volume/errors.js"
-import { VolumeStore } from "../../src/volume/store.js"
+import {
+  metadataJson,
+  type VolumeMetadata,
+  VolumeMetadataSchema,
+  VolumeStore,
+} from "../../src/volume/store.js"
 import { assertFileSetLayout, sampleMetadata, storeScenario } from "./store-scenario.js"
 
 const isRoot = process.getuid?.() === 0
@@ -119,6 +124,67 @@ describe("VolumeStore (live, on a plain directory)", () => {
       }),
     ),
   )
+
+  it.live("metadata changed or removed behind the store's back reads as the file is now", () =>
+    withStore((root) =>
+      Effect.gen(function* () {
+        const store = yield* VolumeStore
+        const file = path.join(root, "vol-1", "metadata.json")
+        yield* store.register(sampleMetadata("vol-1"))
+        assert.deepStrictEqual(yield* store.read("vol-1"), Option.some(sampleMetadata("vol-1")))
+        // rewritten in place, as another writer would: the store decoded the old text, not this one
+        const changed = { ...sampleMetadata("vol-1"), targetPath: "/elsewhere" }
+        yield* Effect.promise(() => fs.writeFile(file, JSON.stringify(changed)))
+        assert.deepStrictEqual(yield* store.read("vol-1"), Option.some(changed))
+        const updated = yield* store.update("vol-1", (m) => ({ ...m, volumeMountGroup: "2000" }))
+        assert.deepStrictEqual(updated, { ...changed, volumeMountGroup: "2000" })
+        yield* Effect.promise(() => fs.writeFile(file, "{"))
+        assert.include((yield* Effect.flip(store.read("vol-1"))).message, "corrupt metadata")
+        yield* Effect.promise(() => fs.rm(file))
+        assert.isTrue(Option.isNone(yield* store.read("vol-1")))
+        const error = yield* Effect.flip(store.update("vol-1", (m) => m))
+        assert.strictEqual(error.reason, "volume is not registered")
+        yield* Effect.promise(() => fs.writeFile(file, JSON.stringify(updated)))
+        assert.deepStrictEqual(yield* store.read("vol-1"), Option.some(updated))
+      }),
+    ),
+  )
+
+  it("metadata.json holds what the schema's encoder writes, key for key and in its order", () => {
+    const schemaJson = Schema.encodeSync(Schema.fromJsonString(VolumeMetadataSchema))
+    const issuance = {
+      nextIssuanceAt: "2026-01-02T00:00:00.000Z",
+      notAfter: "2026-01-04T00:00:00.000Z",
+      notBefore: "2026-01-01T00:00:00.000Z",
+      requestName: "req-1",
+    }
+    const minimal: VolumeMetadata = {
+      // keys in another order than the schema's
+      createdAt: "2026-01-01T00:00:00.000Z",
+      attributes: { "csi.cert-manager.io/issuer-name": "ca", "a.example/z": "1", "10": "ten" },
+      pod: { serviceAccountName: "sa", uid: "u-1", namespace: "ns", name: "pod" },
+      targetPath: "/var/lib/kubelet/pods/u-1/volumes/kubernetes.io~csi/vol-1/mount",
+      volumeId: "vol-1",
+    }
+    // as a spread in an update leaves them: the new keys last
+    const full: VolumeMetadata = {
+      ...minimal,
+      podGoneAt: "2026-01-03T00:00:00.000Z",
+      pendingRequest: { name: "req-2", namespace: "ns" },
+      issuance,
+      volumeMountGroup: "2000",
+      pod: { ips: ["10.0.0.1", "fd00::1"], ...minimal.pod },
+    }
+    const { requestName: _, ...adopted } = issuance
+    for (const meta of [
+      full,
+      minimal,
+      sampleMetadata("vol-2"),
+      { ...minimal, issuance: adopted, pod: { ...minimal.pod, ips: [] } },
+    ]) {
+      assert.strictEqual(metadataJson(meta), schemaJson(meta))
+    }
+  })
 
   it.live("list of a data root that does not exist is empty", () =>
     Effect.gen(function* () {
