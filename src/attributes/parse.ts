@@ -4,7 +4,7 @@
  * attribute Schema, applies the rules that span attributes and the defaults, and
  * reports every problem of the request at once in one `InvalidAttributes`.
  */
-import { createHash } from "node:crypto"
+import { hash } from "node:crypto"
 import { Effect, Result, Schema, SchemaIssue } from "effect"
 import { formatCount, Sample } from "../bounded.js"
 import { type AttributeProblem, InvalidAttributes } from "./errors.js"
@@ -12,7 +12,7 @@ import { variablesOf } from "./expand.js"
 import * as K from "./keys.js"
 import { makeQuote } from "./quote.js"
 import * as Rules from "./rules.js"
-import { type Attributes, expandVariables, makeAttributesSchema } from "./schema.js"
+import { type Attributes, type AttributesSchema, expandVariables, makeAttributesSchema } from "./schema.js"
 import type { CertificateSpec, PodInfo } from "./spec.js"
 import { classifyKey, kindOfKey } from "./suggest.js"
 
@@ -45,38 +45,117 @@ const maxAnnotationBytes = 256 * 1024
 /** Unknown keys described in full; the rest of thousands are only counted. */
 const unknownKeysKept = 8
 
+type FieldDecoder = (value: string) => Result.Result<unknown, ReadonlyArray<AttributeProblem>>
+
+/**
+ * A decoder of one attribute, by a Struct of that field alone: the fields are
+ * independent (each its own transformation of its own string), so the field decodes
+ * to the value and issues it does in the whole Struct, and an attribute costs only
+ * its own decoding rather than a pass over every field of the Struct.
+ */
+const fieldDecoder = (schema: AttributesSchema, key: K.AttributeKey): FieldDecoder => {
+  const decode = Schema.decodeUnknownResult(Schema.Struct({ [key]: schema.fields[key] }))
+  return (value) => {
+    const result = decode({ [key]: value }, { errors: "all" })
+    if (Result.isSuccess(result)) return Result.succeed((result.success as Record<string, unknown>)[key])
+    return Result.fail(
+      formatIssues(result.failure.issue).issues.map((issue) => ({
+        attribute: String(issue.path?.[0] ?? K.RequestField),
+        message: issue.message,
+      })),
+    )
+  }
+}
+
+/** Makes each field's decoder on first use. */
+const fieldDecoders = (schema: AttributesSchema) => {
+  const decoders = new Map<K.AttributeKey, FieldDecoder>()
+  return (key: K.AttributeKey): FieldDecoder => {
+    const known = decoders.get(key)
+    if (known !== undefined) return known
+    const made = fieldDecoder(schema, key)
+    decoders.set(key, made)
+    return made
+  }
+}
+
+/**
+ * Values of the shared Schema that decoded lately, by attribute and value: a workload's
+ * pods give the same text for every attribute that uses no `${POD_*}` variable, and
+ * decoding is a pure function of the two, so only the expanded ones are decoded per pod.
+ * Only such literal values that decoded are kept (bad input neither grows nor churns
+ * this; per-pod values would only churn it), bounded by count and by bytes, a long
+ * value not at all.
+ */
+const recentValues = new Map<string, { readonly value: unknown; readonly bytes: number }>()
+export const recentValuesLimits = { entries: 512, bytes: 512 * 1024, entryBytes: 4 * 1024 } as const
+let recentValuesBytes = 0
+
+/** What the remembered values hold now, for tests. */
+export const recentValuesSize = (): { readonly entries: number; readonly bytes: number } => ({
+  entries: recentValues.size,
+  bytes: recentValuesBytes,
+})
+
+const rememberValue = (id: string, value: unknown) => {
+  const bytes = 2 * id.length
+  if (bytes > recentValuesLimits.entryBytes) return
+  while (
+    recentValues.size > 0 &&
+    (recentValues.size >= recentValuesLimits.entries || recentValuesBytes + bytes > recentValuesLimits.bytes)
+  ) {
+    const [oldest, entry] = recentValues.entries().next().value!
+    recentValues.delete(oldest)
+    recentValuesBytes -= entry.bytes
+  }
+  recentValues.set(id, { value, bytes })
+  recentValuesBytes += bytes
+}
+
 /**
  * Decodes the given attributes, leaving out the invalid ones: returns what decoded,
  * the problems found and the keys they are about.
  */
 const decodeEach = (
-  schema: ReturnType<typeof makeAttributesSchema>,
-  raw: Readonly<Partial<Record<K.AttributeKey, string>>>,
+  decoderOf: (key: K.AttributeKey) => FieldDecoder,
+  values: Readonly<Partial<Record<K.AttributeKey, string>>>,
+  /** The values as given, when the Schema is the shared one: those not expanded may be remembered. */
+  given: Readonly<Partial<Record<K.AttributeKey, string>>> | undefined,
 ): { attributes: Attributes; problems: Array<AttributeProblem>; failed: Set<K.AttributeKey> } => {
   const problems: Array<AttributeProblem> = []
   const failed = new Set<K.AttributeKey>()
-  const decode = Schema.decodeUnknownResult(schema)
-  // Every round drops at least one invalid attribute and all fields are optional,
-  // so this ends after the second round; the bound only guards against a bug.
-  for (let round = 0; round <= K.AttributeKeys.length; round++) {
-    const valid = Object.fromEntries(
-      Object.entries(raw).filter(([key]) => !failed.has(key as K.AttributeKey)),
-    )
-    const result = decode(valid, { errors: "all" })
-    if (Result.isSuccess(result)) return { attributes: result.success, problems, failed }
-    const before = failed.size
-    for (const issue of formatIssues(result.failure.issue).issues) {
-      const attribute = String(issue.path?.[0] ?? K.RequestField)
-      problems.push({ attribute, message: issue.message })
-      if (K.isAttributeKey(attribute)) failed.add(attribute)
+  const attributes: Record<string, unknown> = {}
+  for (const [name, value] of Object.entries(values)) {
+    const key = name as K.AttributeKey
+    if (value === undefined) continue
+    // Not expanded: the same text for every pod of the volume's workload.
+    const id = given?.[key] === value ? `${key}\u0000${value}` : undefined
+    const recent = id === undefined ? undefined : recentValues.get(id)
+    if (id !== undefined && recent !== undefined) {
+      // Most recently used last: the values of the workloads in use outlive those of past ones.
+      recentValues.delete(id)
+      recentValues.set(id, recent)
+      attributes[key] = recent.value
+      continue
     }
-    if (failed.size === before) break
+    const decoded = decoderOf(key)(value)
+    if (Result.isSuccess(decoded)) {
+      attributes[key] = decoded.success
+      if (id !== undefined) rememberValue(id, decoded.success)
+    } else {
+      problems.push(...decoded.failure)
+      for (const problem of decoded.failure) {
+        if (K.isAttributeKey(problem.attribute)) failed.add(problem.attribute)
+      }
+    }
   }
-  return { attributes: {}, problems, failed: new Set(K.AttributeKeys) }
+  // Each value is its field's decoding by the Schema itself.
+  return { attributes: attributes as Attributes, problems, failed }
 }
 
 /** The Schema of every volume without a pkcs12-password (whose messages must hide it). */
 const sharedSchema = makeAttributesSchema(makeQuote(undefined))
+const sharedDecoders = fieldDecoders(sharedSchema)
 
 /**
  * Specs decoded lately, by a hash of their inputs: a volume's first issuance decodes
@@ -121,7 +200,8 @@ export const decodeAttributes = (
   for (const name in context) size += name.length + (context[name]?.length ?? 0)
   if (size > recentSpecsLimits.entryBytes) return decodeFresh(context, pod, volumeMountGroup)
   const inputs = JSON.stringify([context, pod, volumeMountGroup ?? null])
-  const key = createHash("sha256").update(inputs).digest("base64")
+  // The one-shot hash: a Hash object costs more than hashing these few hundred bytes.
+  const key = hash("sha256", inputs, "base64")
   const recent = recentSpecs.get(key)
   if (recent !== undefined) return Result.succeed(recent.spec)
   const decoded = decodeFresh(context, pod, volumeMountGroup)
@@ -170,8 +250,9 @@ const decodeFresh = (
   const password = raw[K.Pkcs12PasswordKey]
   const quote = makeQuote(password)
   const expansion = expandVariables(raw, variablesOf(pod), quote)
-  const schema = password === undefined ? sharedSchema : makeAttributesSchema(quote)
-  const decoded = decodeEach(schema, expansion.values)
+  const shared = password === undefined
+  const decoders = shared ? sharedDecoders : fieldDecoders(makeAttributesSchema(quote))
+  const decoded = decodeEach(decoders, expansion.values, shared ? raw : undefined)
   problems.push(...expansion.problems, ...decoded.problems)
   const failed = new Set([...expansion.failed, ...decoded.failed])
 

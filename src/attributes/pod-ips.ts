@@ -15,8 +15,9 @@ import type { PodInfo } from "./spec.js"
 export const podIpAttributes = (context: Readonly<Record<string, string>>): ReadonlyArray<AttributeKey> =>
   ExpandableKeys.filter((key) => {
     const value = context[key]
+    // Either name appears in the text of a value that uses it: most values need no parse.
     return (
-      value !== undefined &&
+      value?.includes("POD_IP") &&
       variablesIn(value).some((name) => (PodIpVariables as ReadonlyArray<string>).includes(name))
     )
   })

@@ -171,10 +171,12 @@ const subjectName = (spec: CertificateSpec): Result.Result<Uint8Array, CsrError>
       )
 
 const subjectPublicKeyInfo = (key: PrivateKey): Effect.Effect<Uint8Array, CsrError> =>
-  Effect.try({
-    try: () => crypto.createPublicKey(key.keyObject).export({ type: "spki", format: "der" }),
-    catch: signingFailed,
-  })
+  key.spki !== undefined
+    ? Effect.succeed(key.spki)
+    : Effect.try({
+        try: () => crypto.createPublicKey(key.keyObject).export({ type: "spki", format: "der" }),
+        catch: signingFailed,
+      })
 
 /** Builds a PEM CSR for the spec, signed with the key. */
 export const buildCsr = Effect.fnUntraced(function* (spec: CertificateSpec, key: PrivateKey) {

@@ -6,6 +6,7 @@
 import * as crypto from "node:crypto"
 import { Context, Effect, Layer, Redacted } from "effect"
 import type { KeySpec } from "../attributes/spec.js"
+import * as Der from "./der.js"
 import { KeyError } from "./errors.js"
 
 /** A private key with the spec it satisfies and its PEM encoding per `spec.encoding`. */
@@ -13,6 +14,8 @@ export interface PrivateKey {
   readonly spec: KeySpec
   readonly keyObject: crypto.KeyObject
   readonly pem: Redacted.Redacted<string>
+  /** The public key's SubjectPublicKeyInfo (DER), when the private key's encoding carried it (EC keys). */
+  readonly spki?: Uint8Array
 }
 
 /** ECDSA sizes as cert-manager names them, with the curve names Node and OpenSSL use. */
@@ -47,16 +50,70 @@ const keyParams = (spec: KeySpec): Effect.Effect<KeyParams, KeyError> => {
   }
 }
 
-/** Wraps a KeyObject, encoding it as the spec asks: PKCS#1 only exists for RSA. */
+/** One TLV of trusted DER (OpenSSL's own output): where its content starts and where it ends. */
+const readTlv = (
+  der: Uint8Array,
+  at: number,
+):
+  | { readonly tag: number; readonly at: number; readonly start: number; readonly end: number }
+  | undefined => {
+  const tag = der[at]
+  const first = der[at + 1]
+  if (tag === undefined || first === undefined) return undefined
+  let start = at + 2
+  let length = first
+  if (first >= 0x80) {
+    const octets = first - 0x80
+    if (octets < 1 || octets > 3) return undefined
+    length = 0
+    for (let i = 0; i < octets; i++) length = length * 256 + (der[start + i] ?? 0)
+    start += octets
+  }
+  const end = start + length
+  return end <= der.length ? { tag, at, start, end } : undefined
+}
+
+/**
+ * The SubjectPublicKeyInfo of an EC key, from its PKCS#8 encoding: OpenSSL writes the
+ * public point into the ECPrivateKey (RFC 5915's [1] publicKey), and the AlgorithmIdentifier
+ * is the same in both. Spares an export through OpenSSL's encoders (~0.1 ms) per CSR.
+ */
+export const ecSpkiOfPkcs8 = (pkcs8: Uint8Array): Uint8Array | undefined => {
+  const top = readTlv(pkcs8, 0)
+  const version = top?.tag === 0x30 ? readTlv(pkcs8, top.start) : undefined
+  const algorithm = version?.tag === 0x02 ? readTlv(pkcs8, version.end) : undefined
+  const octets = algorithm?.tag === 0x30 ? readTlv(pkcs8, algorithm.end) : undefined
+  const inner = octets?.tag === 0x04 ? readTlv(pkcs8, octets.start) : undefined
+  if (algorithm === undefined || inner?.tag !== 0x30) return undefined
+  for (let at = inner.start; at < inner.end; ) {
+    const element = readTlv(pkcs8, at)
+    if (element === undefined) return undefined
+    if (element.tag === 0xa1) {
+      const bits = readTlv(pkcs8, element.start)
+      if (bits?.tag !== 0x03 || bits.end !== element.end) return undefined
+      return Der.sequence(pkcs8.subarray(algorithm.at, algorithm.end), pkcs8.subarray(bits.at, bits.end))
+    }
+    at = element.end
+  }
+  return undefined
+}
+
+/**
+ * Wraps a KeyObject, encoding it as the spec asks: PKCS#1 only exists for RSA. The DER
+ * export is armoured here (what OpenSSL's PEM writer does: 64-character lines, a final
+ * newline), at a fraction of the cost of OpenSSL's PEM encoder.
+ */
 export const toPrivateKey = (
   spec: KeySpec,
   keyObject: crypto.KeyObject,
 ): Effect.Effect<PrivateKey, KeyError> =>
   Effect.try({
     try: () => {
-      const type = spec.algorithm === "RSA" && spec.encoding === "PKCS1" ? "pkcs1" : "pkcs8"
-      const pem = keyObject.export({ type, format: "pem" }).toString()
-      return { spec, keyObject, pem: Redacted.make(pem) }
+      const pkcs1 = spec.algorithm === "RSA" && spec.encoding === "PKCS1"
+      const der = keyObject.export({ type: pkcs1 ? "pkcs1" : "pkcs8", format: "der" })
+      const pem = `${Der.pem(pkcs1 ? "RSA PRIVATE KEY" : "PRIVATE KEY", der)}\n`
+      const spki = keyObject.asymmetricKeyType === "ec" ? ecSpkiOfPkcs8(der) : undefined
+      return { spec, keyObject, pem: Redacted.make(pem), ...(spki === undefined ? {} : { spki }) }
     },
     catch: () =>
       new KeyError({ reason: "GenerationFailed", message: "the private key could not be PEM-encoded" }),

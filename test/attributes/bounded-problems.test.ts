@@ -6,7 +6,13 @@
 import { describe, expect, it } from "@effect/vitest"
 import { Result } from "effect"
 import type { InvalidAttributes } from "../../src/attributes/errors.js"
-import { decodeAttributes, recentSpecsLimits, recentSpecsSize } from "../../src/attributes/parse.js"
+import {
+  decodeAttributes,
+  recentSpecsLimits,
+  recentSpecsSize,
+  recentValuesLimits,
+  recentValuesSize,
+} from "../../src/attributes/parse.js"
 import type { PodInfo } from "../../src/attributes/spec.js"
 import { maxMessageBytes } from "../../src/bounded.js"
 
@@ -103,5 +109,42 @@ describe("the cache of decoded specs", () => {
     const before = recentSpecsSize()
     for (let i = 0; i < 100; i++) decodeAttributes({ ...base, [`${P}is-ca`]: `maybe-${i}` }, pod)
     expect(recentSpecsSize()).toEqual(before)
+  })
+})
+
+describe("the cache of decoded attribute values", () => {
+  it("gives the same spec for a value decoded before, across pods, and keeps no value expanded per pod", () => {
+    const shared = { ...base, [`${P}dns-names`]: "${POD_NAME}.svc", [`${P}duration`]: "2h" }
+    const first = decodeAttributes(shared, pod)
+    const before = recentValuesSize()
+    const other = decodeAttributes(shared, { ...pod, name: "other", uid: "5c6d" })
+    expect(recentValuesSize()).toEqual(before)
+    expect(Result.isSuccess(first) && Result.isSuccess(other)).toBe(true)
+    if (Result.isSuccess(first) && Result.isSuccess(other)) {
+      expect(first.success.dnsNames).toEqual(["my-csi-app.svc"])
+      expect(other.success.dnsNames).toEqual(["other.svc"])
+      expect(other.success.duration).toEqual(first.success.duration)
+    }
+  })
+
+  it("holds at most its count of entries and its bytes; no long value", () => {
+    for (let i = 0; i < recentValuesLimits.entries + 50; i++) {
+      decodeAttributes({ ...base, [`${P}common-name`]: `cn-${i}-${"c".repeat(40)}` }, pod)
+    }
+    expect(recentValuesSize().entries).toBeLessThanOrEqual(recentValuesLimits.entries)
+    const before = recentValuesSize()
+    decodeAttributes({ ...base, [`${P}common-name`]: "c".repeat(recentValuesLimits.entryBytes) }, pod)
+    expect(recentValuesSize()).toEqual(before)
+    expect(recentValuesSize().bytes).toBeLessThanOrEqual(recentValuesLimits.bytes)
+  })
+
+  it("keeps no value that failed to decode, and the same problems come back each time", () => {
+    failureOf({ [`${P}is-ca`]: "maybe" })
+    const before = recentValuesSize()
+    const messages = new Set<string>()
+    for (let i = 0; i < 3; i++) messages.add(failureOf({ [`${P}is-ca`]: "maybe" }).message)
+    for (let i = 0; i < 100; i++) failureOf({ [`${P}is-ca`]: `maybe-${i}` })
+    expect(messages.size).toBe(1)
+    expect(recentValuesSize()).toEqual(before)
   })
 })

@@ -1,3 +1,4 @@
+import * as crypto from "node:crypto"
 import { assert, describe, it } from "@effect/vitest"
 import { Effect, Exit, Fiber, Redacted } from "effect"
 import { afterAll } from "vitest"
@@ -38,6 +39,17 @@ describe("KeyGenerator.generate", () => {
       if (spec.algorithm === "RSA")
         assert.include(opensslOk(["rsa", "-in", file, "-check", "-noout"]), "RSA key ok")
       assert.deepStrictEqual(key.spec, spec)
+    })
+  }
+
+  for (const { spec } of cases) {
+    it(`${spec.algorithm}-${spec.size} ${spec.encoding} is armoured as OpenSSL's PEM writer armours it`, async () => {
+      const key = await generate(spec)
+      const type = spec.algorithm === "RSA" && spec.encoding === "PKCS1" ? "pkcs1" : "pkcs8"
+      assert.strictEqual(pemOf(key), key.keyObject.export({ type, format: "pem" }).toString())
+      const spki = crypto.createPublicKey(key.keyObject).export({ type: "spki", format: "der" })
+      if (spec.algorithm === "ECDSA") assert.deepStrictEqual(Buffer.from(key.spki ?? []), spki)
+      else assert.isUndefined(key.spki)
     })
   }
 
