@@ -11,6 +11,7 @@ import { type AttributeProblem, InvalidAttributes } from "./errors.js"
 import { variablesOf } from "./expand.js"
 import * as K from "./keys.js"
 import { makeQuote } from "./quote.js"
+import { RecentlyDecoded } from "./recently-decoded.js"
 import * as Rules from "./rules.js"
 import { type Attributes, type AttributesSchema, expandVariables, makeAttributesSchema } from "./schema.js"
 import type { CertificateSpec, PodInfo } from "./spec.js"
@@ -87,30 +88,11 @@ const fieldDecoders = (schema: AttributesSchema) => {
  * this; per-pod values would only churn it), bounded by count and by bytes, a long
  * value not at all.
  */
-const recentValues = new Map<string, { readonly value: unknown; readonly bytes: number }>()
-export const recentValuesLimits = { entries: 512, bytes: 512 * 1024, entryBytes: 4 * 1024 } as const
-let recentValuesBytes = 0
+const recentValues = new RecentlyDecoded<unknown>({ entries: 512, bytes: 512 * 1024, entryBytes: 4 * 1024 })
+export const recentValuesLimits = recentValues.limits
 
 /** What the remembered values hold now, for tests. */
-export const recentValuesSize = (): { readonly entries: number; readonly bytes: number } => ({
-  entries: recentValues.size,
-  bytes: recentValuesBytes,
-})
-
-const rememberValue = (id: string, value: unknown) => {
-  const bytes = 2 * id.length
-  if (bytes > recentValuesLimits.entryBytes) return
-  while (
-    recentValues.size > 0 &&
-    (recentValues.size >= recentValuesLimits.entries || recentValuesBytes + bytes > recentValuesLimits.bytes)
-  ) {
-    const [oldest, entry] = recentValues.entries().next().value!
-    recentValues.delete(oldest)
-    recentValuesBytes -= entry.bytes
-  }
-  recentValues.set(id, { value, bytes })
-  recentValuesBytes += bytes
-}
+export const recentValuesSize = () => recentValues.size
 
 /**
  * Decodes the given attributes, leaving out the invalid ones: returns what decoded,
@@ -131,17 +113,14 @@ const decodeEach = (
     // Not expanded: the same text for every pod of the volume's workload.
     const id = given?.[key] === value ? `${key}\u0000${value}` : undefined
     const recent = id === undefined ? undefined : recentValues.get(id)
-    if (id !== undefined && recent !== undefined) {
-      // Most recently used last: the values of the workloads in use outlive those of past ones.
-      recentValues.delete(id)
-      recentValues.set(id, recent)
+    if (recent !== undefined) {
       attributes[key] = recent.value
       continue
     }
     const decoded = decoderOf(key)(value)
     if (Result.isSuccess(decoded)) {
       attributes[key] = decoded.success
-      if (id !== undefined) rememberValue(id, decoded.success)
+      if (id !== undefined) recentValues.set(id, decoded.success, 2 * id.length)
     } else {
       problems.push(...decoded.failure)
       for (const problem of decoded.failure) {
@@ -165,29 +144,15 @@ const sharedDecoders = fieldDecoders(sharedSchema)
  * spec from huge inputs is not kept at all: only valid input is remembered, but
  * valid input can be large.
  */
-const recentSpecs = new Map<string, { readonly spec: CertificateSpec; readonly bytes: number }>()
-export const recentSpecsLimits = { entries: 256, bytes: 4 * 2 ** 20, entryBytes: 64 * 1024 } as const
-let recentBytes = 0
-
-const remember = (key: string, spec: CertificateSpec, bytes: number) => {
-  if (bytes > recentSpecsLimits.entryBytes) return
-  while (
-    recentSpecs.size > 0 &&
-    (recentSpecs.size >= recentSpecsLimits.entries || recentBytes + bytes > recentSpecsLimits.bytes)
-  ) {
-    const [oldest, entry] = recentSpecs.entries().next().value!
-    recentSpecs.delete(oldest)
-    recentBytes -= entry.bytes
-  }
-  recentSpecs.set(key, { spec, bytes })
-  recentBytes += bytes
-}
+const recentSpecs = new RecentlyDecoded<CertificateSpec>({
+  entries: 256,
+  bytes: 4 * 2 ** 20,
+  entryBytes: 64 * 1024,
+})
+export const recentSpecsLimits = recentSpecs.limits
 
 /** What the remembered specs hold now, for tests. */
-export const recentSpecsSize = (): { readonly entries: number; readonly bytes: number } => ({
-  entries: recentSpecs.size,
-  bytes: recentBytes,
-})
+export const recentSpecsSize = () => recentSpecs.size
 
 /** `parseAttributes` as a plain function, for callers outside Effect. */
 export const decodeAttributes = (
@@ -203,9 +168,9 @@ export const decodeAttributes = (
   // The one-shot hash: a Hash object costs more than hashing these few hundred bytes.
   const key = hash("sha256", inputs, "base64")
   const recent = recentSpecs.get(key)
-  if (recent !== undefined) return Result.succeed(recent.spec)
+  if (recent !== undefined) return Result.succeed(recent.value)
   const decoded = decodeFresh(context, pod, volumeMountGroup)
-  if (Result.isSuccess(decoded)) remember(key, decoded.success, inputs.length)
+  if (Result.isSuccess(decoded)) recentSpecs.set(key, decoded.success, inputs.length)
   return decoded
 }
 
