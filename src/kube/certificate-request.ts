@@ -5,6 +5,7 @@
  */
 import { Result, Schema } from "effect"
 import { volumeIdHashLabel } from "./labels.js"
+import { isStruct, type Struct, stringRecord } from "./plain-shapes.js"
 
 const Condition = Schema.Struct({
   type: Schema.String,
@@ -71,12 +72,6 @@ export const decodeCertificateRequest = (raw: unknown): Result.Result<Certificat
 }
 
 type Mutable<A> = { -readonly [K in keyof A]: A[K] }
-type Struct = Readonly<Record<string, unknown>>
-
-/** What Schema takes for a struct: an object, not an array. */
-const isStruct = (value: unknown): value is Struct =>
-  typeof value === "object" && value !== null && !Array.isArray(value)
-
 /** A failed optional field, told apart from one that is absent (undefined). */
 const invalid: unique symbol = Symbol("invalid")
 
@@ -98,26 +93,11 @@ const decodeMetadata = (raw: unknown): Metadata | undefined => {
   const out: Mutable<Metadata> = { name, namespace }
   if (!optionalString(out, raw, "uid") || !optionalString(out, raw, "resourceVersion")) return undefined
   if ("labels" in raw) {
-    const labels = raw.labels === undefined ? undefined : stringRecord(raw.labels)
+    const labels = raw.labels === undefined ? undefined : (stringRecord(raw.labels) ?? invalid)
     if (labels === invalid) return undefined
     out.labels = labels
   }
   if (!optionalString(out, raw, "creationTimestamp")) return undefined
-  return out
-}
-
-/** Schema.Record(Schema.String, Schema.String): every own key's value a string, copied. */
-const stringRecord = (raw: unknown): Record<string, string> | typeof invalid => {
-  if (!isStruct(raw)) return invalid
-  const out: Record<string, string> = {}
-  for (const key of Object.keys(raw)) {
-    const value = raw[key]
-    if (typeof value !== "string") return invalid
-    // A JSON key "__proto__" is an own property, and stays one.
-    if (key === "__proto__")
-      Object.defineProperty(out, key, { value, writable: true, enumerable: true, configurable: true })
-    else out[key] = value
-  }
   return out
 }
 

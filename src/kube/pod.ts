@@ -7,6 +7,7 @@
 import { BlockList, isIPv4, isIPv6 } from "node:net"
 import { Result, Schema } from "effect"
 import type { ReadinessGate } from "../gates/gates.js"
+import { isStruct, stringRecord } from "./plain-shapes.js"
 
 const PodCondition = Schema.Struct({ type: Schema.String, status: Schema.String })
 
@@ -84,9 +85,10 @@ export const decodePod = (raw: unknown): Result.Result<Pod, string> => {
   if (typeof name !== "string" || typeof namespace !== "string" || typeof uid !== "string")
     return Result.fail("metadata")
   if (resourceVersion !== undefined && typeof resourceVersion !== "string") return Result.fail("metadata")
-  const annotations = metadata.annotations
-  if (annotations !== undefined && annotations !== null && !isStringRecord(annotations))
-    return Result.fail("metadata.annotations")
+  const rawAnnotations = metadata.annotations
+  const annotations =
+    rawAnnotations === undefined || rawAnnotations === null ? {} : stringRecord(rawAnnotations)
+  if (annotations === undefined) return Result.fail("metadata.annotations")
   let ips: ReadonlyArray<string> = []
   let conditions: Pod["conditions"] = []
   const status = raw.status
@@ -121,32 +123,9 @@ export const decodePod = (raw: unknown): Result.Result<Pod, string> => {
     metadata: { namespace, name, uid, resourceVersion },
     ips,
     conditions,
-    annotations: annotations === undefined || annotations === null ? {} : stringRecordCopy(annotations),
+    annotations,
     deleting: deletionTimestamp !== undefined && deletionTimestamp !== null,
   })
-}
-
-/** What Schema takes for a struct: an object, not an array. */
-const isStruct = (value: unknown): value is Readonly<Record<string, unknown>> =>
-  typeof value === "object" && value !== null && !Array.isArray(value)
-
-/** Schema.Record(Schema.String, Schema.String): every own key's value a string. */
-const isStringRecord = (value: unknown): value is Readonly<Record<string, string>> => {
-  if (!isStruct(value)) return false
-  for (const key of Object.keys(value)) if (typeof value[key] !== "string") return false
-  return true
-}
-
-/** A copy, as Schema makes one: a JSON key "__proto__" is an own property, and stays one. */
-const stringRecordCopy = (from: Readonly<Record<string, string>>): Record<string, string> => {
-  const out: Record<string, string> = {}
-  for (const key of Object.keys(from)) {
-    const value = from[key] as string
-    if (key === "__proto__")
-      Object.defineProperty(out, key, { value, writable: true, enumerable: true, configurable: true })
-    else out[key] = value
-  }
-  return out
 }
 
 const noConditions: Pod["conditions"] = []
