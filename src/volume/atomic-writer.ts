@@ -247,27 +247,17 @@ const readState = (dataDir: string): DataDirState => {
 
 /**
  * Makes `dataDir/name` a symlink to `..data/name`, replacing anything else there atomically
- * (through a temporary link, which `tmpFree` says is absent). Whether it replaced something.
+ * (through a temporary link; the caller has cleared its name).
  */
-const ensureVisibleLink = (
-  dataDir: string,
-  name: string,
-  found: fs.Dirent | undefined,
-  tmpFree: boolean,
-): boolean => {
+const ensureVisibleLink = (dataDir: string, name: string, found: fs.Dirent | undefined): void => {
   const visible = child(dataDir, name)
   const wanted = `${dataLink}/${name}`
-  return step("link", visible, () => {
-    if (found === undefined) {
-      fs.symlinkSync(wanted, visible)
-      return false
-    }
-    if (found.isSymbolicLink() && fs.readlinkSync(visible) === wanted) return false
+  step("link", visible, () => {
+    if (found === undefined) return fs.symlinkSync(wanted, visible)
+    if (found.isSymbolicLink() && fs.readlinkSync(visible) === wanted) return
     const tmp = child(dataDir, linkTmp)
-    if (!tmpFree) fs.unlinkSync(tmp)
     fs.symlinkSync(wanted, tmp)
     fs.renameSync(tmp, visible)
-    return true
   })
 }
 
@@ -336,10 +326,9 @@ const writeGeneration = (
 }
 
 /** Points `..data` at `generation` with one rename, the step that makes the new set visible. */
-const swapDataLink = (dataDir: string, generation: string, tmpFree: boolean): void => {
+const swapDataLink = (dataDir: string, generation: string): void => {
   const tmp = child(dataDir, dataLinkTmp)
   step("link", tmp, () => {
-    if (!tmpFree) fs.unlinkSync(tmp)
     fs.symlinkSync(generation, tmp)
     fs.renameSync(tmp, child(dataDir, dataLink))
   })
@@ -362,12 +351,12 @@ const writeSteps = (
     const link = child(dataDir, dataLink)
     const previous = entries.has(dataLink) ? step("readlink", link, () => fs.readlinkSync(link)) : undefined
     const generation = writeGeneration(dataDir, files, group, now, openDataDir)
-    swapDataLink(dataDir, generation, !entries.has(dataLinkTmp))
-    let linkTmpFree = !entries.has(linkTmp)
-    for (const file of files) {
-      // a replacement leaves the temporary name free (renamed away)
-      if (ensureVisibleLink(dataDir, file.name, entries.get(file.name), linkTmpFree)) linkTmpFree = true
+    // Temporary links a killed writer left: each swap below renames its own away again.
+    for (const tmp of [dataLinkTmp, linkTmp]) {
+      if (entries.has(tmp)) step("link", child(dataDir, tmp), () => fs.unlinkSync(child(dataDir, tmp)))
     }
+    swapDataLink(dataDir, generation)
+    for (const file of files) ensureVisibleLink(dataDir, file.name, entries.get(file.name))
     removeStale(dataDir, entries, new Set(files.map((file) => file.name)), previous)
     if (!sealed) sealDataDir(dataDir, group)
   } catch (failure) {
