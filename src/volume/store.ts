@@ -23,6 +23,7 @@ import { Context, Effect, Layer, Option, Redacted, Result, Schema } from "effect
 import type { PodInfo } from "../attributes/spec.js"
 import { Config } from "../config.js"
 import { Health } from "../observability/health.js"
+import { RecentlyDecoded } from "../recently-decoded.js"
 import {
   bestEffort,
   type FileToWrite,
@@ -137,41 +138,6 @@ export const metadataJson = (m: VolumeMetadata): string => {
           >),
     podGoneAt: m.podGoneAt,
   } satisfies EveryKey<VolumeMetadata>)
-}
-
-/**
- * The last few metadata texts read or written, each with its decoded value. A read still reads
- * the file, the source of truth, and takes the value from here only when the text is the same
- * character for character: decoding is a pure function of the text, so no entry can go stale.
- * It spares an issuance's reads and updates the decode of what the one before just wrote.
- * Bounded (oldest out first), so an idle volume costs nothing here.
- */
-class DecodedMetadata {
-  static readonly size = 16
-  private readonly entries = new Map<string, { readonly text: string; readonly meta: VolumeMetadata }>()
-
-  /** Whether the volume's metadata was read or written lately, so most likely is there still. */
-  has(volumeId: string): boolean {
-    return this.entries.has(volumeId)
-  }
-
-  get(volumeId: string, text: string): VolumeMetadata | undefined {
-    const entry = this.entries.get(volumeId)
-    return entry !== undefined && entry.text === text ? entry.meta : undefined
-  }
-
-  set(volumeId: string, text: string, meta: VolumeMetadata): void {
-    this.entries.delete(volumeId)
-    this.entries.set(volumeId, { text, meta })
-    if (this.entries.size > DecodedMetadata.size) {
-      const oldest = this.entries.keys().next()
-      if (oldest.done !== true) this.entries.delete(oldest.value)
-    }
-  }
-
-  delete(volumeId: string): void {
-    this.entries.delete(volumeId)
-  }
 }
 
 export interface VolumeList {
@@ -316,7 +282,18 @@ const makeStore = (root: string): VolumeStore["Service"] => {
         ),
       )
 
-  const decoded = new DecodedMetadata()
+  /**
+   * The last few metadata texts read or written, by volume, each with its decoded value. A
+   * read still reads the file, the source of truth, and takes the value from here only when
+   * the text is the same character for character: decoding is a pure function of the text,
+   * so no entry can go stale. It spares an issuance's reads and updates the decode of what
+   * the one before just wrote; bounded, so an idle volume costs nothing here.
+   */
+  const decoded = new RecentlyDecoded<{ readonly text: string; readonly meta: VolumeMetadata }>({
+    entries: 16,
+    bytes: Number.POSITIVE_INFINITY,
+    entryBytes: Number.POSITIVE_INFINITY,
+  })
 
   /** metadata.json's value for `text`, read from `file` just now; decoded unless the cache has it. */
   const decode = (
@@ -324,18 +301,18 @@ const makeStore = (root: string): VolumeStore["Service"] => {
     file: string,
     text: string,
   ): Effect.Effect<VolumeMetadata, StorageError> => {
-    const known = decoded.get(volumeId, text)
-    if (known !== undefined) return Effect.succeed(known)
+    const known = decoded.get(volumeId)?.value
+    if (known?.text === text) return Effect.succeed(known.meta)
     const meta = decodeMetadata(text)
     if (Result.isFailure(meta)) return invalid("read", file, `corrupt metadata: ${meta.failure.message}`)
-    decoded.set(volumeId, text, meta.success)
+    decoded.set(volumeId, { text, meta: meta.success }, 0)
     return Effect.succeed(meta.success)
   }
 
   /** Writes `meta` as `json` (its encoding) and remembers the pair: the next read finds that text. */
   const writeMetadataStep = (operation: string, meta: VolumeMetadata, json: string): void => {
     replaceFileStep(operation, metadataPath(meta.volumeId), json, 0o600)
-    decoded.set(meta.volumeId, json, meta)
+    decoded.set(meta.volumeId, { text: json, meta }, 0)
   }
 
   /**

@@ -33,13 +33,21 @@ export class RecentlyDecoded<A> {
     return entry
   }
 
+  /** Whether `key` is kept, without making it the most recently used. */
+  has(key: string): boolean {
+    return this.kept.has(key)
+  }
+
+  delete(key: string): void {
+    const entry = this.kept.get(key)
+    if (entry === undefined) return
+    this.kept.delete(key)
+    this.bytes -= entry.bytes
+  }
+
   set(key: string, value: A, bytes: number): void {
     if (bytes > this.limits.entryBytes) return
-    const previous = this.kept.get(key)
-    if (previous !== undefined) {
-      this.kept.delete(key)
-      this.bytes -= previous.bytes
-    }
+    this.delete(key)
     for (const [oldest, entry] of this.kept) {
       if (this.kept.size < this.limits.entries && this.bytes + bytes <= this.limits.bytes) break
       this.kept.delete(oldest)
