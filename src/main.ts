@@ -1,4 +1,4 @@
-#!/usr/bin/env -S MALLOC_ARENA_MAX=1 node --max-semi-space-size=2 --no-sparkplug --expose-gc --invocation-count-for-maglev=100
+#!/usr/bin/env -S MALLOC_ARENA_MAX=1 node --max-semi-space-size=2 --no-sparkplug --expose-gc --invocation-count-for-maglev=100 --max-opt=2
 /**
  * The `cert-manager-csi-driver` binary: parse upstream's flags, build the driver's
  * layers and run until SIGTERM/SIGINT, which stop it cleanly with exit code 0.
@@ -19,6 +19,13 @@
  * - Maglev after 100 calls of a function rather than V8's 400: the publish path's code runs
  *   once per publish, so a node that sees a few hundred publishes would otherwise run it
  *   interpreted for good (interleaved runs: 0.94-0.97x the CPU per publish, no more memory);
+ * - Maglev as the top tier (`--max-opt=2`, no TurboFan): TurboFan's compiles (milliseconds each,
+ *   on a worker thread, and the largest compile zones) and its deopt-and-retry churn on the
+ *   Effect runtime's polymorphic code did not pay for themselves at a node's publish rate
+ *   (interleaved runs: 0.94-0.98x the CPU per publish, 0.90x per unpublish; burst peak RSS
+ *   98.7 against 101 MiB). Optimizing sooner after an IC change, or Maglev after 20-50 calls,
+ *   measured 0.82-0.87x but took a burst's peak to 124-140 MiB (29-50 MiB of malloc heap left
+ *   after it, against 11: more compiled during the burst), so not those;
  * - `gc()` exposed, for observability/housekeeping.ts: once publishes stop, one full
  *   collection gives a burst's garbage back (V8 alone kept it on a quiet node).
  */
