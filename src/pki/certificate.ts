@@ -10,6 +10,7 @@
  */
 import * as crypto from "node:crypto"
 import { Clock, Duration, Effect, Result } from "effect"
+import { RecentlyDecoded } from "../recently-decoded.js"
 import { chainsTo } from "./chain.js"
 import { CertificateInvalid } from "./errors.js"
 import type { PrivateKey } from "./keys.js"
@@ -108,6 +109,40 @@ const readCertificates = (
   return Result.succeed(parsed)
 }
 
+/** A `status.ca` as read: its certificates, and its normalized PEM. */
+interface Anchors {
+  readonly certificates: ReadonlyArray<crypto.X509Certificate>
+  readonly normalized: string
+}
+
+const noAnchors: Anchors = { certificates: [], normalized: "" }
+
+/**
+ * `status.ca` texts read lately, by their exact text: an issuer sends the same CA with
+ * every answer, and reading it again (PEM, parse, DER check, and for the chain check the
+ * CA's public key, which the X509Certificate keeps once built) cost as much as the leaf.
+ * Only texts that read well are kept. An entry is measured at 4 bytes per character of
+ * its text: the key, the normalized PEM, and natively the certificates and their keys.
+ */
+export const recentAnchors = new RecentlyDecoded<Anchors>({
+  entries: 16,
+  bytes: 1024 * 1024,
+  entryBytes: 128 * 1024,
+})
+
+const readAnchors = (caPem: string): Result.Result<Anchors, Problem> => {
+  const recent = recentAnchors.get(caPem)
+  if (recent !== undefined) return Result.succeed(recent.value)
+  const cas = readCertificates(caPem, "status.ca", () => "CaUnparsable")
+  if (Result.isFailure(cas)) return Result.fail(cas.failure)
+  const anchors: Anchors = {
+    certificates: cas.success.map((c) => c.certificate),
+    normalized: normalized(cas.success),
+  }
+  recentAnchors.set(caPem, anchors, 4 * caPem.length)
+  return Result.succeed(anchors)
+}
+
 /** Does the certificate carry the public half of this private key? (OpenSSL's own check, no re-encoding.) */
 export const publicKeyMatches = (certificate: crypto.X509Certificate, key: PrivateKey): boolean => {
   // Adapter: OpenSSL may throw on a public key it cannot decode; that is no match either.
@@ -138,8 +173,12 @@ const bounded = (message: string) =>
 
 const normalized = (chain: ReadonlyArray<Parsed>) => chain.map((c) => writePemBlock(c.block)).join("")
 
-const untrusted = (leaf: crypto.X509Certificate, intermediates: number, cas: ReadonlyArray<Parsed>) => {
-  const shown = cas.slice(0, 3).map((ca) => quoteName(ca.certificate.subject))
+const untrusted = (
+  leaf: crypto.X509Certificate,
+  intermediates: number,
+  cas: ReadonlyArray<crypto.X509Certificate>,
+) => {
+  const shown = cas.slice(0, 3).map((ca) => quoteName(ca.subject))
   const more = cas.length > shown.length ? ` and ${cas.length - shown.length} more` : ""
   const via =
     intermediates === 0
@@ -166,7 +205,7 @@ const check = (
   const chain = readCertificates(certificatePem, "status.certificate", (reason) => reason)
   if (Result.isFailure(chain)) return Result.fail(chain.failure)
   const hasCa = caPem.trim() !== ""
-  const cas = hasCa ? readCertificates(caPem, "status.ca", () => "CaUnparsable") : Result.succeed([])
+  const cas = hasCa ? readAnchors(caPem) : Result.succeed(noAnchors)
   if (Result.isFailure(cas)) return Result.fail(cas.failure)
   const [leaf, ...intermediates] = chain.success
   if (leaf === undefined) return Result.fail(problem("Empty", "status.certificate has no certificate"))
@@ -192,20 +231,20 @@ const check = (
       ),
     )
   }
-  const anchors = cas.success
+  const anchors = cas.success.certificates
   if (
     hasCa &&
     !chainsTo(
       certificate,
       intermediates.map((c) => c.certificate),
-      anchors.map((c) => c.certificate),
+      anchors,
     )
   ) {
     return Result.fail(untrusted(certificate, intermediates.length, anchors))
   }
   return Result.succeed({
     certificatePem: normalized(chain.success),
-    caPem: normalized(anchors),
+    caPem: cas.success.normalized,
     notBefore: certificate.validFromDate,
     notAfter: certificate.validToDate,
     serialNumber: certificate.serialNumber,

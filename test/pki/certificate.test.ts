@@ -8,7 +8,7 @@ import { assert, describe, it } from "@effect/vitest"
 import { Duration, Effect } from "effect"
 import { TestClock } from "effect/testing"
 import { afterAll, beforeAll } from "vitest"
-import { clockSkew } from "../../src/pki/certificate.js"
+import { clockSkew, recentAnchors } from "../../src/pki/certificate.js"
 import { buildCsr, CertificateInvalid, checkIssued, type PrivateKey } from "../../src/pki/index.js"
 import { generate, keySpec, makeCa, makeSpec, opensslOk, signCsr, tempDir } from "./support.js"
 
@@ -199,6 +199,83 @@ describe("checkIssued accepts", () => {
       for (const line of issued.certificatePem.split("\n").filter((l) => !l.startsWith("-----"))) {
         assert.isAtMost(line.length, 64)
       }
+    }),
+  )
+})
+
+describe("checkIssued's memory of status.ca texts", () => {
+  it.effect("gives the same verdicts on a text read before, and still checks every leaf's signature", () =>
+    Effect.gen(function* () {
+      yield* at()
+      for (let i = 0; i < 2; i++) {
+        assert.strictEqual((yield* checkIssued(leaf, root.pem, key)).caPem, root.pem)
+        yield* invalid(leaf, otherRoot.pem, "UntrustedChain")
+      }
+      assert.isTrue(recentAnchors.has(root.pem))
+      // Same names as the remembered root, another key: the leaf's signature is checked anew.
+      const impostor = makeCa(t, "root")
+      const leafByImpostor = signCsr(t, impostor, csrPem, "leaf-by-impostor")
+      yield* invalid(leafByImpostor, root.pem, "UntrustedChain")
+      yield* invalid(leaf, impostor.pem, "UntrustedChain")
+      // What it keeps is certificates and PEM text: no key of ours.
+      assert.deepStrictEqual(Object.keys(recentAnchors.get(root.pem)?.value ?? {}).sort(), [
+        "certificates",
+        "normalized",
+      ])
+    }),
+  )
+
+  it.effect("never answers a changed text from an entry of the text it differs from", () =>
+    Effect.gen(function* () {
+      yield* at()
+      yield* checkIssued(leaf, root.pem, key)
+      assert.isTrue(recentAnchors.has(root.pem))
+      // The root with another name: read anew, so the leaf no longer chains to it.
+      const renamed = Buffer.from(
+        derOf(root.pem).toString("latin1").replaceAll("root test CA", "r00t test CA"),
+        "latin1",
+      )
+      yield* invalid(leaf, wrap(renamed), "UntrustedChain")
+      // A byte of the root's own signature changed (an anchor's is not checked): what comes back is that text.
+      const der = derOf(root.pem)
+      der[der.length - 1] = der[der.length - 1]! ^ 1
+      assert.strictEqual((yield* checkIssued(leaf, wrap(der), key)).caPem, wrap(der))
+      yield* invalid(leaf, `${root.pem}trailing`, "CaUnparsable")
+      yield* invalid(leaf, root.pem.slice(0, -30), "CaUnparsable")
+      yield* invalid(leaf, root.pem.replace("CERTIFICATE", "X509 CRL"), "CaUnparsable")
+      // A prefix of a remembered bundle, and the bundle with a root added, are read as they are.
+      const bundle = `${otherRoot.pem}${root.pem}`
+      yield* checkIssued(leaf, bundle, key)
+      yield* invalid(leaf, otherRoot.pem, "UntrustedChain")
+      assert.strictEqual(
+        (yield* checkIssued(leaf, `${bundle}${int1.pem}`, key)).caPem,
+        `${bundle}${int1.pem}`,
+      )
+    }),
+  )
+
+  it.effect("keeps only texts that read well, within its bounds", () =>
+    Effect.gen(function* () {
+      yield* at()
+      yield* checkIssued(leaf, root.pem, key)
+      const before = recentAnchors.size
+      yield* invalid(leaf, "not a ca", "CaUnparsable")
+      yield* invalid(leaf, `${root.pem}trailing`, "CaUnparsable")
+      yield* invalid(leaf, `${root.pem}${block("CERTIFICATE", "AAAA")}`, "CaUnparsable")
+      assert.deepStrictEqual(recentAnchors.size, before)
+      const limits = recentAnchors.limits
+      for (let i = 0; i < limits.entries + 4; i++) {
+        assert.strictEqual((yield* checkIssued(leaf, `${root.pem}${" ".repeat(i)}`, key)).caPem, root.pem)
+      }
+      const after = recentAnchors.size
+      assert.strictEqual(after.entries, limits.entries)
+      assert.isAtMost(after.bytes, limits.bytes)
+      // The oldest went first.
+      assert.isFalse(recentAnchors.has(root.pem))
+      const padded = `${root.pem}${" ".repeat(limits.entryBytes)}`
+      assert.strictEqual((yield* checkIssued(leaf, padded, key)).caPem, root.pem)
+      assert.isFalse(recentAnchors.has(padded))
+      assert.deepStrictEqual(recentAnchors.size, after)
     }),
   )
 })
