@@ -20,7 +20,7 @@ import {
 import { KubeClient } from "./client.js"
 import { type KubeApiFailure, RequestDenied, RequestFailed, type RequestName } from "./errors.js"
 import { certificateRequestKind, type Informer } from "./informer.js"
-import { hashIdentifier, labelsFor, nodeSelector, volumeIdHashLabel } from "./labels.js"
+import { hashIdentifier, labelsFor, nodeSelector } from "./labels.js"
 import { makeLiveInformer } from "./live-informer.js"
 
 export interface SubmitInput {
@@ -108,11 +108,8 @@ export class CertificateRequests extends Context.Service<
 
       const removeForVolume = (volumeId: string, keep?: string) =>
         Effect.gen(function* () {
-          const hash = hashIdentifier(volumeId)
-          const stale = (yield* informer.all).filter(
-            (request) =>
-              request.metadata.labels?.[volumeIdHashLabel] === hash && request.metadata.name !== keep,
-          )
+          const labelled = yield* informer.indexed(hashIdentifier(volumeId))
+          const stale = labelled.filter((request) => request.metadata.name !== keep)
           yield* Effect.forEach(stale, (request) => remove(request.metadata), {
             concurrency: 4,
             discard: true,

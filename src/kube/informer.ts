@@ -10,6 +10,7 @@ import { cappedBackoff } from "../backoff.js"
 import { watchRestarted } from "../observability/metrics.js"
 import { type CertificateRequest, decodeCertificateRequest, forCache } from "./certificate-request.js"
 import { isKubeApiFailure, type KubeApiFailure } from "./errors.js"
+import { volumeIdHashLabel } from "./labels.js"
 
 export interface WatchEvent {
   readonly type: string
@@ -50,6 +51,8 @@ export type Change<A extends Named = CertificateRequest> =
 export interface Informer<A extends Named = CertificateRequest> {
   readonly get: (namespace: string, name: string) => Effect.Effect<Option.Option<A>>
   readonly all: Effect.Effect<ReadonlyArray<A>>
+  /** The cached objects whose `indexBy` key is this (none when the kind has no index): no scan of `all`. */
+  readonly indexed: (key: string) => Effect.Effect<ReadonlyArray<A>>
   /**
    * Changes to one object, from now on, for as long as the scope lasts. Subscribe before
    * reading the cache, so no change falls between the two. Only that object's waiters
@@ -90,6 +93,8 @@ export interface InformerKind<A extends Named> {
    * return. Subscribers to changes get the object as the API sent it.
    */
   readonly cached?: (object: A) => A
+  /** The key `indexed` finds a cached object by (read off what the cache keeps), if it has one. */
+  readonly indexBy?: (object: A) => string | undefined
 }
 
 export const certificateRequestKind: InformerKind<CertificateRequest> = {
@@ -97,6 +102,8 @@ export const certificateRequestKind: InformerKind<CertificateRequest> = {
   resource: "certificaterequests",
   kind: "CertificateRequest",
   cached: forCache,
+  // removeForVolume's lookup, once per issuance and per unpublish.
+  indexBy: (request) => request.metadata.labels?.[volumeIdHashLabel],
 }
 
 /** The node's CertificateRequests informer. */
@@ -147,17 +154,26 @@ export const makeObjectInformer = <A extends Named>(source: InformerSource, kind
     }
 
     const cached = kind.cached ?? ((object: A) => object)
+    const index = makeIndex(kind.indexBy)
     const upsertUnsafe = (object: A) => {
       const { namespace, name } = object.metadata
       const names = cache.get(namespace)
-      if (names === undefined) cache.set(namespace, new Map([[name, cached(object)]]))
-      else names.set(name, cached(object))
+      const before = names?.get(name)
+      const kept = cached(object)
+      if (names === undefined) cache.set(namespace, new Map([[name, kept]]))
+      else names.set(name, kept)
+      if (before === undefined) index?.add(kept)
+      else index?.replace(before, kept)
       notifyUnsafe({ _tag: "Upsert", object })
     }
     const removeUnsafe = (object: A) => {
       const { namespace, name } = object.metadata
       const names = cache.get(namespace)
-      names?.delete(name)
+      const before = names?.get(name)
+      if (before !== undefined) {
+        names?.delete(name)
+        index?.remove(before)
+      }
       if (names?.size === 0) cache.delete(namespace)
       notifyUnsafe({ _tag: "Delete", object })
     }
@@ -278,6 +294,7 @@ export const makeObjectInformer = <A extends Named>(source: InformerSource, kind
     const informer: Informer<A> = {
       get: (namespace, name) => Effect.sync(() => Option.fromNullishOr(cachedOf(namespace, name))),
       all: Effect.sync(() => [...cache.values()].flatMap((names) => [...names.values()])),
+      indexed: (key) => Effect.sync(() => index?.get(key) ?? []),
       changesOf,
       changes,
       synced: Ref.get(synced),
@@ -286,6 +303,62 @@ export const makeObjectInformer = <A extends Named>(source: InformerSource, kind
     }
     return informer
   })
+
+/**
+ * The cached objects by a key of theirs, kept in step with the cache: each key holds the
+ * one object it usually has, or an array of several — no Set per key, so an idle volume's
+ * request costs one map entry (whose key is the string its label already holds).
+ */
+const makeIndex = <A>(indexBy: ((object: A) => string | undefined) | undefined) => {
+  if (indexBy === undefined) return undefined
+  const entries = new Map<string, A | Array<A>>()
+  const isMany = (entry: A | Array<A>): entry is Array<A> => Array.isArray(entry)
+  const add = (object: A) => {
+    const key = indexBy(object)
+    if (key === undefined) return
+    const entry = entries.get(key)
+    if (entry === undefined) entries.set(key, object)
+    else if (isMany(entry)) entry.push(object)
+    else entries.set(key, [entry, object])
+  }
+  const remove = (object: A) => {
+    const key = indexBy(object)
+    if (key === undefined) return
+    const entry = entries.get(key)
+    if (entry === undefined) return
+    if (!isMany(entry)) {
+      if (entry === object) entries.delete(key)
+      return
+    }
+    const at = entry.indexOf(object)
+    if (at >= 0) entry.splice(at, 1)
+    if (entry.length === 1) entries.set(key, entry[0] as A)
+  }
+  return {
+    add,
+    remove,
+    /** `before`, the cached object, gives its place to `after`: in place when the key stays. */
+    replace: (before: A, after: A) => {
+      const key = indexBy(after)
+      if (key === undefined || key !== indexBy(before)) {
+        remove(before)
+        add(after)
+        return
+      }
+      const entry = entries.get(key)
+      if (entry === before) entries.set(key, after)
+      else if (entry !== undefined && isMany(entry)) {
+        const at = entry.indexOf(before)
+        if (at >= 0) entry[at] = after
+        else entry.push(after)
+      } else add(after)
+    },
+    get: (key: string): ReadonlyArray<A> => {
+      const entry = entries.get(key)
+      return entry === undefined ? [] : isMany(entry) ? [...entry] : [entry]
+    },
+  }
+}
 
 /** A list response's items and version, from a custom-object list (JSON) or a typed one (client-node's models). */
 export const listResultOf = (body: unknown): ListResult => {

@@ -1,7 +1,8 @@
 import { assert, it } from "@effect/vitest"
-import { Effect, Option, Queue, Ref, Stream } from "effect"
+import { Effect, Option, Queue, Ref, Schema, Stream } from "effect"
 import { TestClock } from "effect/testing"
-import { type ApplyEvent, makeInformer, type WatchEvent } from "../../src/kube/informer.js"
+import { type ApplyEvent, type ListResult, makeInformer, type WatchEvent } from "../../src/kube/informer.js"
+import { volumeIdHashLabel } from "../../src/kube/labels.js"
 
 const cr = (name: string, resourceVersion: string, ready = false) => ({
   metadata: { name, namespace: "ns", resourceVersion },
@@ -213,4 +214,88 @@ it.effect(
         ["b"],
       )
     }).pipe(Effect.scoped),
+)
+
+const Namespace = Schema.Literals(["ns1", "ns2"])
+const Name = Schema.Literals(["a", "b", "c", "d"])
+/** The volume-id-hash label's value, or no label. */
+const Hash = Schema.Literals(["h1", "h2", "h3", "none"])
+const Step = Schema.Union([
+  Schema.Struct({
+    type: Schema.Literals(["ADDED", "MODIFIED", "DELETED"]),
+    namespace: Namespace,
+    name: Name,
+    hash: Hash,
+  }),
+  Schema.Struct({
+    type: Schema.Literal("RELIST"),
+    items: Schema.Array(Schema.Struct({ namespace: Namespace, name: Name, hash: Hash })),
+  }),
+])
+
+const labelled = (namespace: string, name: string, hash: string, resourceVersion: string) => ({
+  metadata: {
+    name,
+    namespace,
+    resourceVersion,
+    ...(hash === "none"
+      ? {}
+      : { labels: { "csi.cert-manager.io/node-id-hash": "n1", [volumeIdHashLabel]: hash } }),
+  },
+  spec: { issuerRef: { name: "ca-issuer" } },
+})
+
+it.effect.prop(
+  "the volume-id-hash index holds what a filter over the whole cache finds, after any watch events and re-lists",
+  { steps: Schema.Array(Step).check(Schema.isMaxLength(40)) },
+  ({ steps }) =>
+    Effect.gen(function* () {
+      const lists = yield* Queue.unbounded<ListResult>()
+      // Each watch hands the test its `apply` (events applied at once) and the queue its stream reads.
+      const watches = yield* Queue.unbounded<{ apply: ApplyEvent; stream: Queue.Queue<WatchEvent> }>()
+      const source = {
+        list: Queue.take(lists),
+        watch: (_: string, apply?: ApplyEvent) =>
+          Stream.unwrap(
+            Effect.gen(function* () {
+              const stream = yield* Queue.unbounded<WatchEvent>()
+              if (apply !== undefined) yield* Queue.offer(watches, { apply, stream })
+              return Stream.fromQueue(stream)
+            }),
+          ),
+      }
+      let version = 1
+      yield* Queue.offer(lists, { items: [], resourceVersion: "1" })
+      const informer = yield* makeInformer(source)
+      let watch = yield* Queue.take(watches)
+      const check = Effect.gen(function* () {
+        const all = yield* informer.all
+        for (const hash of ["h1", "h2", "h3", "none"]) {
+          const names = (requests: ReadonlyArray<(typeof all)[number]>) =>
+            requests.map((r) => `${r.metadata.namespace}/${r.metadata.name}`).sort()
+          assert.deepStrictEqual(
+            names(yield* informer.indexed(hash)),
+            names(all.filter((r) => r.metadata.labels?.[volumeIdHashLabel] === hash)),
+            hash,
+          )
+        }
+      })
+      for (const step of steps) {
+        version += 1
+        if (step.type === "RELIST") {
+          // An ERROR on the stream makes the informer re-list; it watches again once the list is in.
+          yield* Queue.offer(lists, {
+            items: step.items.map((i) => labelled(i.namespace, i.name, i.hash, String(version))),
+            resourceVersion: String(version),
+          })
+          yield* Queue.offer(watch.stream, { type: "ERROR", object: { kind: "Status", code: 410 } })
+          watch = yield* Queue.take(watches)
+        } else {
+          const object = labelled(step.namespace, step.name, step.hash, String(version))
+          assert.isTrue(watch.apply({ type: step.type, object }))
+        }
+        yield* check
+      }
+    }).pipe(Effect.scoped),
+  { arbitrary: { runs: 300 } },
 )
