@@ -8,12 +8,14 @@
  *
  * BENCH_AB_A is the baseline's main.js (e.g. /work/main/dist/main.js), BENCH_AB_B the
  * candidate's (this checkout's dist/main.js unless set); BENCH_AB_ROUNDS and
- * BENCH_AB_BATCH size the run.
+ * BENCH_AB_BATCH size the run. BENCH_AB_IDLE=N first publishes N volumes on each side
+ * that stay for the whole run, as on a busy node: without them the rounds hold a
+ * handful of volumes, and a cost that grows with the node's volumes does not show.
  */
 import * as path from "node:path"
 import { type Harness, startHarness } from "../test/e2e/support.js"
 import { mainJs } from "../test/support/driver-process.js"
-import { deletePods, ecdsaAttributes, newPods, publishTimed } from "./cluster.js"
+import { deletePods, ecdsaAttributes, newPods, publishInWaves, publishTimed } from "./cluster.js"
 import { cpuTimeMs, sleep, summarize } from "./measure.js"
 import type { Figure, Table } from "./report.js"
 
@@ -134,6 +136,11 @@ export const ab = async (): Promise<Table> => {
   })
   try {
     for (const side of [a, b]) await runBatch(side, warmUp)
+    const idle = Number(process.env.BENCH_AB_IDLE ?? 0)
+    for (const side of idle > 0 ? [a, b] : []) {
+      await publishInWaves(side.h, await newPods(side.h, "idle", idle), ecdsaAttributes, 50)
+    }
+    if (idle > 0) await sleep(2000)
     for (let round = 0; round < rounds; round++) {
       for (const side of round % 2 === 0 ? [a, b] : [b, a]) {
         const result = await runBatch(side, batch)
