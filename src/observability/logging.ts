@@ -5,11 +5,10 @@
  */
 import { Layer, Logger, References } from "effect"
 import type { DriverConfig } from "../config.js"
+import { formatJson } from "./json-log.js"
 
 export const loggingLayer = (config: Pick<DriverConfig, "logFormat" | "logLevel">) =>
   Layer.mergeAll(
-    Logger.layer([
-      Logger.withConsoleError(config.logFormat === "json" ? Logger.formatJson : Logger.formatLogFmt),
-    ]),
+    Logger.layer([Logger.withConsoleError(config.logFormat === "json" ? formatJson : Logger.formatLogFmt)]),
     Layer.succeed(References.MinimumLogLevel, config.logLevel),
   )
