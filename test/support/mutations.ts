@@ -3,6 +3,9 @@
  * what is there, and the key removed. For checking a hand-written decoder against the
  * Schema it stands for, over the wrong types and missing fields a hostile API server sends.
  */
+import { Result } from "effect"
+import { expect } from "vitest"
+
 const hostile: ReadonlyArray<unknown> = [
   undefined,
   null,
@@ -54,4 +57,26 @@ export function* mutationsOf(value: unknown): Generator<{ readonly what: string;
     if (path.length > 0)
       yield { what: `${where} extra key`, value: replaced(value, [...path.slice(0, -1), "extra"], 1) }
   }
+}
+
+/**
+ * Holds a hand-written decoder to the Schema decode it stands for, over every one-step
+ * corruption of `full`: the same verdict each time, and the same value when both succeed.
+ * Returns how many corruptions were checked.
+ */
+export const expectSameDecodes = <A>(
+  full: unknown,
+  decode: (raw: unknown) => Result.Result<A, unknown>,
+  reference: (raw: unknown) => Result.Result<A, unknown>,
+): number => {
+  let checked = 0
+  for (const { what, value } of mutationsOf(full)) {
+    const expected = reference(value)
+    const actual = decode(value)
+    expect(Result.isSuccess(actual), what).toBe(Result.isSuccess(expected))
+    if (Result.isSuccess(actual) && Result.isSuccess(expected))
+      expect(actual.success, what).toStrictEqual(expected.success)
+    checked++
+  }
+  return checked
 }
