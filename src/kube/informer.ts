@@ -162,8 +162,8 @@ export const makeObjectInformer = <A extends Named>(source: InformerSource, kind
       const kept = cached(object)
       if (names === undefined) cache.set(namespace, new Map([[name, kept]]))
       else names.set(name, kept)
-      if (before === undefined) index?.add(kept)
-      else index?.replace(before, kept)
+      if (before !== undefined) index?.remove(before)
+      index?.add(kept)
       notifyUnsafe({ _tag: "Upsert", object })
     }
     const removeUnsafe = (object: A) => {
@@ -337,22 +337,6 @@ const makeIndex = <A>(indexBy: ((object: A) => string | undefined) | undefined) 
   return {
     add,
     remove,
-    /** `before`, the cached object, gives its place to `after`: in place when the key stays. */
-    replace: (before: A, after: A) => {
-      const key = indexBy(after)
-      if (key === undefined || key !== indexBy(before)) {
-        remove(before)
-        add(after)
-        return
-      }
-      const entry = entries.get(key)
-      if (entry === before) entries.set(key, after)
-      else if (entry !== undefined && isMany(entry)) {
-        const at = entry.indexOf(before)
-        if (at >= 0) entry[at] = after
-        else entry.push(after)
-      } else add(after)
-    },
     get: (key: string): ReadonlyArray<A> => {
       const entry = entries.get(key)
       return entry === undefined ? [] : isMany(entry) ? [...entry] : [entry]
