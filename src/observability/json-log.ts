@@ -23,17 +23,6 @@ const isPlain = (value: unknown): boolean => {
   }
 }
 
-const levels = new Map<string, string>()
-/** `"INFO"` for `Info`, quoted as JSON, once per level. */
-const levelJson = (level: string): string => {
-  let json = levels.get(level)
-  if (json === undefined) {
-    json = JSON.stringify(level.toUpperCase())
-    levels.set(level, json)
-  }
-  return json
-}
-
 /**
  * The line `Logger.formatJson` would give, or undefined when a value is not
  * plain and Effect's formatter must render it.
@@ -59,7 +48,7 @@ export const plainJsonLine = (options: Logger.Options<unknown>): string | undefi
     for (const [label, timestamp] of spans) record[label] = now - timestamp
     spansJson = JSON.stringify(record)
   }
-  return `{${messageJson === undefined ? "" : `"message":${messageJson},`}"level":${levelJson(logLevel)},"timestamp":"${date.toISOString()}","annotations":${JSON.stringify(annotations)},"spans":${spansJson},"fiberId":"#${fiber.id}"}`
+  return `{${messageJson === undefined ? "" : `"message":${messageJson},`}"level":${JSON.stringify(logLevel.toUpperCase())},"timestamp":"${date.toISOString()}","annotations":${JSON.stringify(annotations)},"spans":${spansJson},"fiberId":"#${fiber.id}"}`
 }
 
 /** `Logger.formatJson`, byte for byte, without its replacer walk for lines of plain values. */
