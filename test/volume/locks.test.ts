@@ -28,6 +28,17 @@ const holder = (
     )
   })
 
+/** Holder "a" has taken vol-1's lock and waits on `first`; `open` lets any other holder through at once. */
+const heldByA = Effect.gen(function* () {
+  const log: Array<string> = []
+  const first = yield* Deferred.make<void>()
+  const open = yield* Deferred.make<void>()
+  yield* Deferred.succeed(open, undefined)
+  const a = yield* Effect.forkChild(holder(log, "vol-1", "a", first))
+  yield* Effect.yieldNow
+  return { log, first, open, a }
+})
+
 describe("VolumeLocks", () => {
   it.effect("a second operation on a volume waits for the first", () =>
     Effect.gen(function* () {
@@ -50,12 +61,7 @@ describe("VolumeLocks", () => {
 
   it.effect("a deadline reached while waiting gives VolumeBusy, and the operation never runs", () =>
     Effect.gen(function* () {
-      const log: Array<string> = []
-      const first = yield* Deferred.make<void>()
-      const open = yield* Deferred.make<void>()
-      yield* Deferred.succeed(open, undefined)
-      const a = yield* Effect.forkChild(holder(log, "vol-1", "a", first))
-      yield* Effect.yieldNow
+      const { log, first, open, a } = yield* heldByA
       const b = yield* Effect.forkChild(Effect.flip(holder(log, "vol-1", "b", open, 5_000)))
       yield* TestClock.adjust(4_999)
       assert.isUndefined(b.pollUnsafe())
@@ -75,12 +81,7 @@ describe("VolumeLocks", () => {
 
   it.effect("a waiter that gives up leaves the line: the next one gets the lock, and then it is free", () =>
     Effect.gen(function* () {
-      const log: Array<string> = []
-      const first = yield* Deferred.make<void>()
-      const open = yield* Deferred.make<void>()
-      yield* Deferred.succeed(open, undefined)
-      const a = yield* Effect.forkChild(holder(log, "vol-1", "a", first))
-      yield* Effect.yieldNow
+      const { log, first, open, a } = yield* heldByA
       const b = yield* Effect.forkChild(holder(log, "vol-1", "b", open))
       const c = yield* Effect.forkChild(holder(log, "vol-1", "c", open, 10_000))
       yield* Effect.yieldNow
@@ -96,12 +97,7 @@ describe("VolumeLocks", () => {
 
   it.effect("different volumes run in parallel", () =>
     Effect.gen(function* () {
-      const log: Array<string> = []
-      const first = yield* Deferred.make<void>()
-      const open = yield* Deferred.make<void>()
-      yield* Deferred.succeed(open, undefined)
-      const a = yield* Effect.forkChild(holder(log, "vol-1", "a", first))
-      yield* Effect.yieldNow
+      const { log, first, open, a } = yield* heldByA
       yield* holder(log, "vol-2", "b", open, 1_000)
       assert.deepStrictEqual(log, ["a start", "b start", "b end"])
       yield* Deferred.succeed(first, undefined)
