@@ -21,6 +21,8 @@ export interface Inspector {
   readonly snapshot: (file: string) => Promise<void>
   /** Samples the driver's main thread while `during` runs; writes the .cpuprofile to `file`. */
   readonly profile: <A>(file: string, during: () => Promise<A>) => Promise<A>
+  /** Samples what the driver allocates while `during` runs; writes the .heapprofile to `file`. */
+  readonly allocations: <A>(file: string, during: () => Promise<A>) => Promise<A>
   readonly close: () => void
 }
 
@@ -124,6 +126,18 @@ export const openInspector = async (driver: DriverProcess, timeoutMs = 10_000): 
       await send("Profiler.start")
       const result = await during()
       const { profile } = await send("Profiler.stop")
+      await writeFile(file, JSON.stringify(profile))
+      return result
+    },
+    allocations: async (file, during) => {
+      // Every allocation, collected since or not, one sample per 4 KiB on average.
+      await send("HeapProfiler.startSampling", {
+        samplingInterval: 4096,
+        includeObjectsCollectedByMajorGC: true,
+        includeObjectsCollectedByMinorGC: true,
+      })
+      const result = await during()
+      const { profile } = await send("HeapProfiler.stopSampling")
       await writeFile(file, JSON.stringify(profile))
       return result
     },

@@ -89,38 +89,78 @@ export const residentRow = (label: string, memory: ResidentByKind): Figure => ({
  * thread that wakes on timers for ~7 ms in 10 s was measured charged 0 to 90 ms.
  * Threads that have exited are not counted; the driver's threads live as long as it.
  */
-export const cpuTimeMs = (pid: number): number =>
-  readdirSync(`/proc/${pid}/task`).reduce((total, tid) => total + threadRanMs(pid, tid), 0)
+export const cpuTimeMs = (pid: number): number => {
+  let total = 0
+  for (const ms of cpuByThreadKind(pid).values()) total += ms
+  return total
+}
 
-/** 0 for a thread that exited since its directory was listed. */
-const threadRanMs = (pid: number, tid: string): number => {
+/**
+ * The same, split by the kind of thread, as the kernel names them: Node's main thread,
+ * libuv's pool (file calls, key generation), V8's workers (background compiles, GC), and
+ * the rest under "other".
+ */
+export const cpuByThreadKind = (pid: number): ReadonlyMap<ThreadKind, number> => {
+  const byKind = new Map<ThreadKind, number>()
+  for (const tid of readdirSync(`/proc/${pid}/task`)) {
+    const kind = threadKind(readOr(`/proc/${pid}/task/${tid}/comm`, "").trim())
+    byKind.set(kind, (byKind.get(kind) ?? 0) + threadRanMs(pid, tid))
+  }
+  return byKind
+}
+
+export const threadKinds = ["main thread", "libuv pool", "V8 workers", "other"] as const
+export type ThreadKind = (typeof threadKinds)[number]
+
+const threadKind = (comm: string): ThreadKind =>
+  comm === "MainThread" || comm === "node"
+    ? "main thread"
+    : comm.startsWith("libuv-worker")
+      ? "libuv pool"
+      : comm.startsWith("V8Worker")
+        ? "V8 workers"
+        : "other"
+
+const readOr = (path: string, fallback: string): string => {
   try {
-    return Number(readFileSync(`/proc/${pid}/task/${tid}/schedstat`, "utf8").split(" ")[0]) / 1e6
+    return readFileSync(path, "utf8")
   } catch {
-    return 0
+    return fallback
   }
 }
+
+/** 0 for a thread that exited since its directory was listed. */
+const threadRanMs = (pid: number, tid: string): number =>
+  Number(readOr(`/proc/${pid}/task/${tid}/schedstat`, "0").split(" ")[0]) / 1e6
 
 export const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms))
 
 export interface CpuPerCall {
   /** The driver process's user + system CPU per call, ms. */
   readonly driverMs: number
+  /** The same, by kind of driver thread. */
+  readonly driverByThread: ReadonlyMap<ThreadKind, number>
   /** This process's CPU per call (the sandbox API server and issuer, and the kubelet stand-in), ms. */
   readonly benchMs: number
 }
 
 /** Starts counting CPU time of the driver and of this process; `perCall(n)` divides what was used since by n. */
 export const cpuMeter = (pid: number) => {
-  const driverBefore = cpuTimeMs(pid)
+  const driverBefore = cpuByThreadKind(pid)
   const benchBefore = process.cpuUsage()
   return {
     perCall: (calls: number): CpuPerCall => {
       const bench = process.cpuUsage(benchBefore)
-      return {
-        driverMs: (cpuTimeMs(pid) - driverBefore) / calls,
-        benchMs: (bench.user + bench.system) / 1000 / calls,
-      }
+      const driverAfter = cpuByThreadKind(pid)
+      const driverByThread = new Map(
+        threadKinds.map((kind) => [
+          kind,
+          ((driverAfter.get(kind) ?? 0) - (driverBefore.get(kind) ?? 0)) / calls,
+        ]),
+      )
+      let driverMs = 0
+      for (const ms of driverByThread.values()) driverMs += ms
+      return { driverMs, driverByThread, benchMs: (bench.user + bench.system) / 1000 / calls }
     },
   }
 }
