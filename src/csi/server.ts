@@ -83,7 +83,8 @@ export const CsiServer = Layer.effectDiscard(
     // Created first, closed last: calls still running after the drain are interrupted.
     const run = yield* FiberSet.makeRuntime<never>()
     const csi = loadCsi()
-    const server = new grpc.Server()
+    // Nothing here serves channelz, so its per-call counters and timestamps would only cost.
+    const server = new grpc.Server({ "grpc.enable_channelz": 0 })
     server.addService(csi.Identity.service, yield* identityHandlers(run))
     server.addService(csi.Node.service, yield* nodeHandlers(run))
     server.addService(csi.Controller.service, controllerHandlers(run))
