@@ -30,18 +30,14 @@ const cut = (text: string, max: number) => (text.length > max ? `${text.slice(0,
 
 export type { Issuance } from "./store.js"
 
-export const issue = Effect.fnUntraced(function* (volumeId: string) {
-  const store = yield* VolumeStore
+/** `read`: the volume's metadata when the caller has just read it (no second read of the same file). */
+export const issue = Effect.fnUntraced(function* (volumeId: string, read?: Option.Option<VolumeMetadata>) {
   const requests = yield* CertificateRequests
-  const metadata = yield* store.read(volumeId).pipe(
-    Effect.flatMap(
-      Option.match({
-        onNone: () =>
-          Effect.fail(new StorageError({ operation: "issue", path: volumeId, reason: "volume is gone" })),
-        onSome: Effect.succeed,
-      }),
-    ),
-  )
+  const stored = read ?? (yield* (yield* VolumeStore).read(volumeId))
+  if (Option.isNone(stored)) {
+    return yield* new StorageError({ operation: "issue", path: volumeId, reason: "volume is gone" })
+  }
+  const metadata = stored.value
   const spec = yield* specOf(metadata)
   const { key, request } = yield* resumeOrSubmit(metadata, spec)
   const issued = yield* requests.awaitIssued(request, spec.issuerRef.name).pipe(

@@ -52,13 +52,13 @@ const isSettled = (state: VolumeState) => state._tag !== "Issuing"
 
 /**
  * One issuance once the pod is ready for it, counted by outcome and timed from the request;
- * `ready` when the caller has just seen the gates pass.
+ * `ready`: the volume's metadata, when the caller has just seen the gates pass.
  */
-const attempt = (volumeId: string, kind: "first" | "renewal", ready = false) =>
+const attempt = (volumeId: string, kind: "first" | "renewal", ready?: Option.Option<VolumeMetadata>) =>
   Effect.gen(function* () {
-    if (!ready) yield* awaitReadiness(volumeId)
+    const current = ready ?? (yield* awaitReadiness(volumeId))
     const started = yield* Clock.currentTimeMillis
-    const issuance = yield* issue(volumeId).pipe(
+    const issuance = yield* issue(volumeId, current).pipe(
       Effect.tapError((error) => issueAttempt(outcomeOfError(error._tag))),
     )
     yield* issueAttempt("issued")
@@ -278,17 +278,17 @@ export class Lifecycle extends Context.Service<
           const events = yield* PodEvents
           const pod = stored.pod
           // A volume held back by its gates says so itself; the pending notice is for the issuer's part.
-          yield* awaitReadiness(volumeId, Option.some(stored))
+          const readied = yield* awaitReadiness(volumeId, Option.some(stored))
           pendingNotices.set(
             volumeId,
             (yield* Clock.currentTimeMillis) + Duration.toMillis(pendingNoticeAfter),
           )
           // The gates passed just above: the first try goes straight on, a retry waits for them again.
-          let ready = true
+          let ready: Option.Option<VolumeMetadata> | undefined = readied
           const first = Effect.suspend(() => {
-            const skip = ready
-            ready = false
-            return attempt(volumeId, "first", skip)
+            const current = ready
+            ready = undefined
+            return attempt(volumeId, "first", current)
           }).pipe(
             // The event goes first: the waiting publish removes the volume as soon as it sees Failed.
             Effect.tapError((error) =>
