@@ -308,7 +308,10 @@ export class Lifecycle extends Context.Service<
             Effect.ensuring(
               Effect.suspend(() => {
                 pendingNotices.delete(volumeId)
-                return FiberMap.remove(notices, volumeId)
+                // A notice is sent only after 10 s of pending: usually there is none to stop.
+                return FiberMap.hasUnsafe(notices, volumeId)
+                  ? FiberMap.remove(notices, volumeId)
+                  : Effect.void
               }),
             ),
           )
