@@ -24,9 +24,22 @@ export class Volumes extends Context.Service<
     Volumes,
     Effect.gen(function* () {
       const context = yield* Effect.context<Requirements>()
+      // Every call's fiber starts from the gRPC server's one context. Merging these services
+      // into it copies both (~9 KiB a call, and a new context cache): the merge is made once
+      // per caller context and reused while calls come from the same one. Contexts never change.
+      let caller: Context.Context<never> | undefined
+      let merged: Context.Context<Requirements> = context
+      const provided = <A, E>(effect: Effect.Effect<A, E, Requirements>): Effect.Effect<A, E> =>
+        Effect.updateContext(effect, (current: Context.Context<never>) => {
+          if (current !== caller) {
+            caller = current
+            merged = Context.merge(current, context)
+          }
+          return merged
+        })
       return Volumes.of({
-        publish: (request) => publish(request).pipe(Effect.provide(context)),
-        unpublish: (request) => unpublish(request).pipe(Effect.provide(context)),
+        publish: (request) => provided(publish(request)),
+        unpublish: (request) => provided(unpublish(request)),
       })
     }),
   )
