@@ -27,6 +27,7 @@ import type { CertificateRequests } from "../kube/certificate-requests.js"
 import { goneBy, type PodChange, Pods } from "../kube/pods.js"
 import { Lifecycle } from "./lifecycle.js"
 import { VolumeLocks } from "./locks.js"
+import { providerOf } from "./provided.js"
 import { VolumeStore } from "./store.js"
 import { deleteVolumeRequests } from "./volume-requests.js"
 
@@ -67,6 +68,8 @@ export class GonePods extends Context.Service<
       const pods = yield* Pods
       const lifecycle = yield* Lifecycle
       const context = yield* Effect.context<VolumeStore | CertificateRequests | VolumeLocks>()
+      // Each retirement runs as an element of one stream: the merge is made once, not per pod.
+      const provided = providerOf(context)
       // By namespace, then pod name: no "namespace/name" key string per volume.
       const byPod = new Map<string, Map<string, Followers>>()
       const followersAt = (namespace: string, name: string) => followersOf(byPod.get(namespace)?.get(name))
@@ -114,7 +117,7 @@ export class GonePods extends Context.Service<
             volumeId: followed.volumeId,
             pod: `${followed.pod.namespace}/${followed.pod.name}`,
           }),
-          Effect.provide(context),
+          provided,
         )
 
       const departures = yield* Queue.unbounded<Followed>()

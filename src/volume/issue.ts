@@ -30,18 +30,14 @@ const cut = (text: string, max: number) => (text.length > max ? `${text.slice(0,
 
 export type { Issuance } from "./store.js"
 
-export const issue = Effect.fnUntraced(function* (volumeId: string) {
-  const store = yield* VolumeStore
+/** `read`: the volume's metadata when the caller has just read it (no second read of the same file). */
+export const issue = Effect.fnUntraced(function* (volumeId: string, read?: Option.Option<VolumeMetadata>) {
   const requests = yield* CertificateRequests
-  const metadata = yield* store.read(volumeId).pipe(
-    Effect.flatMap(
-      Option.match({
-        onNone: () =>
-          Effect.fail(new StorageError({ operation: "issue", path: volumeId, reason: "volume is gone" })),
-        onSome: Effect.succeed,
-      }),
-    ),
-  )
+  const stored = read ?? (yield* (yield* VolumeStore).read(volumeId))
+  if (Option.isNone(stored)) {
+    return yield* new StorageError({ operation: "issue", path: volumeId, reason: "volume is gone" })
+  }
+  const metadata = stored.value
   const spec = yield* specOf(metadata)
   const { key, request } = yield* resumeOrSubmit(metadata, spec)
   const issued = yield* requests.awaitIssued(request, spec.issuerRef.name).pipe(
@@ -70,6 +66,7 @@ export const issue = Effect.fnUntraced(function* (volumeId: string) {
 
 /** Picks up a request recorded by an earlier run, or makes a new key and request. */
 const resumeOrSubmit = Effect.fnUntraced(function* (metadata: VolumeMetadata, spec: CertificateSpec) {
+  const config = yield* Config
   const store = yield* VolumeStore
   const keys = yield* KeyGenerator
   const requests = yield* CertificateRequests
@@ -89,13 +86,13 @@ const resumeOrSubmit = Effect.fnUntraced(function* (metadata: VolumeMetadata, sp
     }
     yield* forgetPending(volumeId)
   }
-  const key = yield* keyFor(volumeId, spec)
+  const key = yield* spec.reusePrivateKey ? reusedKeyOr(volumeId, spec) : keys.generate(spec.key)
   const csrPem = yield* buildCsr(spec, key)
   const name = yield* requests.newName
   const request: RequestName = { namespace: metadata.pod.namespace, name }
   yield* store.writeSecret(volumeId, secretFiles.pendingKey, key.pem)
   yield* store.update(volumeId, (m) => ({ ...m, pendingRequest: request }))
-  const token = yield* tokenFor(volumeId)
+  const token = config.useTokenRequest ? (yield* (yield* Tokens).awaitValid(volumeId)).token : undefined
   // A create once sent runs to its end: whoever stops the volume (unpublish, a gone pod) then
   // finds the request it must delete, rather than one the API server creates just after.
   yield* Effect.uninterruptible(requests.submit({ name, volumeId, pod: metadata.pod, spec, csrPem, token }))
@@ -104,25 +101,16 @@ const resumeOrSubmit = Effect.fnUntraced(function* (metadata: VolumeMetadata, sp
 })
 
 /** `reuse-private-key` keeps the volume's current key when it is readable and fits the spec. */
-const keyFor = Effect.fnUntraced(function* (volumeId: string, spec: CertificateSpec) {
+const reusedKeyOr = Effect.fnUntraced(function* (volumeId: string, spec: CertificateSpec) {
   const keys = yield* KeyGenerator
   const store = yield* VolumeStore
-  if (spec.reusePrivateKey) {
-    const current = yield* store.readFile(volumeId, spec.files.privateKey)
-    if (Option.isSome(current)) {
-      const pem = Redacted.make(new TextDecoder().decode(current.value))
-      const reused = yield* keys.parse(pem, spec.key).pipe(Effect.option)
-      if (Option.isSome(reused)) return reused.value
-    }
+  const current = yield* store.readFile(volumeId, spec.files.privateKey)
+  if (Option.isSome(current)) {
+    const pem = Redacted.make(new TextDecoder().decode(current.value))
+    const reused = yield* keys.parse(pem, spec.key).pipe(Effect.option)
+    if (Option.isSome(reused)) return reused.value
   }
   return yield* keys.generate(spec.key)
-})
-
-const tokenFor = Effect.fnUntraced(function* (volumeId: string) {
-  const config = yield* Config
-  if (!config.useTokenRequest) return undefined
-  const tokens = yield* Tokens
-  return (yield* tokens.awaitValid(volumeId)).token
 })
 
 const forgetPending = (volumeId: string) =>
@@ -132,30 +120,28 @@ const forgetPending = (volumeId: string) =>
     yield* store.removeSecret(volumeId, secretFiles.pendingKey)
   }).pipe(Effect.ignore)
 
-const writeFiles = Effect.fnUntraced(function* (
-  volumeId: string,
-  spec: CertificateSpec,
-  key: PrivateKey,
-  issued: IssuedCertificate,
-) {
-  const store = yield* VolumeStore
-  const files: Array<{ name: string; data: string | Uint8Array }> = [
-    { name: spec.files.certificate, data: issued.certificatePem },
-    { name: spec.files.ca, data: issued.caPem },
-    { name: spec.files.privateKey, data: Redacted.value(key.pem) },
-  ]
-  if (spec.pkcs12 !== undefined) {
-    const keystore = yield* encodePkcs12({
+const writeFiles = (volumeId: string, spec: CertificateSpec, key: PrivateKey, issued: IssuedCertificate) =>
+  VolumeStore.use((store) => {
+    const files: Array<{ name: string; data: string | Uint8Array }> = [
+      { name: spec.files.certificate, data: issued.certificatePem },
+      { name: spec.files.ca, data: issued.caPem },
+      { name: spec.files.privateKey, data: Redacted.value(key.pem) },
+    ]
+    const pkcs12 = spec.pkcs12
+    if (pkcs12 === undefined) return store.writeFiles(volumeId, files, spec.fsGroup)
+    return encodePkcs12({
       key,
       certificatePem: issued.certificatePem,
       caPem: issued.caPem,
-      password: spec.pkcs12.password,
-      profile: spec.pkcs12.profile,
-    })
-    files.push({ name: spec.pkcs12.filename, data: keystore })
-  }
-  yield* store.writeFiles(volumeId, files, spec.fsGroup)
-})
+      password: pkcs12.password,
+      profile: pkcs12.profile,
+    }).pipe(
+      Effect.flatMap((keystore) => {
+        files.push({ name: pkcs12.filename, data: keystore })
+        return store.writeFiles(volumeId, files, spec.fsGroup)
+      }),
+    )
+  })
 
 const recordIssued = Effect.fnUntraced(function* (
   volumeId: string,

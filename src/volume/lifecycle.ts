@@ -5,23 +5,12 @@
  * issuances a volume waits in the node's one renewal timetable (one fiber for all
  * volumes, on Effect's Clock) — an idle volume costs a few hundred bytes, not a parked
  * fiber. Every issuance first waits for the pod's readiness gates (`awaitReadiness`).
- * Publish waits on a Deferred to know when the first issuance settles. A volume whose
+ * Publish waits on a Deferred to know when the first issuance settles. Its deadline, and
+ * the pending notices a slow first issuance sends, are keys in timetables like the
+ * renewals: a publish forks only the volume's own fiber. A volume whose
  * pod is gone is retired: stopped for good, so no republish or recovery revives it.
  */
-import {
-  Cause,
-  Clock,
-  Context,
-  Deferred,
-  Duration,
-  Effect,
-  Exit,
-  Fiber,
-  FiberMap,
-  Layer,
-  Option,
-  Schedule,
-} from "effect"
+import { Cause, Clock, Context, Deferred, Duration, Effect, Exit, FiberMap, Layer, Option } from "effect"
 import type { PodInfo } from "../attributes/spec.js"
 import { cappedBackoff } from "../backoff.js"
 import { CertificateRequests } from "../kube/certificate-requests.js"
@@ -38,7 +27,7 @@ import { InternalError, PodGone } from "./errors.js"
 import { type Issuance, issue } from "./issue.js"
 import { awaitReadiness } from "./readiness.js"
 import { type VolumeMetadata, VolumeStore } from "./store.js"
-import { makeTimetable } from "./timetable.js"
+import { makeTimetable, type Timetable } from "./timetable.js"
 
 export type IssueError = Effect.Error<ReturnType<typeof issue>>
 
@@ -63,13 +52,13 @@ const isSettled = (state: VolumeState) => state._tag !== "Issuing"
 
 /**
  * One issuance once the pod is ready for it, counted by outcome and timed from the request;
- * `ready` when the caller has just seen the gates pass.
+ * `ready`: the volume's metadata, when the caller has just seen the gates pass.
  */
-const attempt = (volumeId: string, kind: "first" | "renewal", ready = false) =>
+const attempt = (volumeId: string, kind: "first" | "renewal", ready?: Option.Option<VolumeMetadata>) =>
   Effect.gen(function* () {
-    if (!ready) yield* awaitReadiness(volumeId)
+    const current = ready ?? (yield* awaitReadiness(volumeId))
     const started = yield* Clock.currentTimeMillis
-    const issuance = yield* issue(volumeId).pipe(
+    const issuance = yield* issue(volumeId, current).pipe(
       Effect.tapError((error) => issueAttempt(outcomeOfError(error._tag))),
     )
     yield* issueAttempt("issued")
@@ -97,22 +86,6 @@ const pendingNotice = (volumeId: string) =>
         : `waiting to create a CertificateRequest for issuer ${issuer}`
     yield* events.record(metadata.value.pod, { type: "Warning", reason: "IssuancePending", message })
   })
-
-/**
- * The pending notices of one first issuance, forked beside it and interrupted with it: a
- * pending volume has its fiber anyway, so this costs none while the volume is idle.
- */
-const tellWhilePending = (volumeId: string) =>
-  Effect.sleep(pendingNoticeAfter).pipe(
-    Effect.andThen(
-      pendingNotice(volumeId).pipe(
-        Effect.catchCause((cause) =>
-          Effect.logWarning("could not tell the pod its issuance is pending", cause),
-        ),
-        Effect.repeat(Schedule.spaced(pendingNoticeEvery)),
-      ),
-    ),
-  )
 
 /** Renews until it works, backing off between failures; the working files stay in place throughout. */
 const renew = (volumeId: string, pod: PodInfo) =>
@@ -144,15 +117,16 @@ const renew = (volumeId: string, pod: PodInfo) =>
 /** One volume as the lifecycle knows it; between issuances nothing else of it is kept. */
 interface Volume {
   state: VolumeState
-  /** Publishes waiting for the first issuance to settle; made on demand, dropped once settled. */
-  settled: Deferred.Deferred<VolumeState> | undefined
+  /** Publishes waiting for the first issuance to settle (none: gave up); made on demand, dropped once settled. */
+  waiters: Array<Deferred.Deferred<Option.Option<VolumeState>>> | undefined
 }
 
 const setState = (volume: Volume, state: VolumeState) => {
   volume.state = state
-  if (volume.settled !== undefined && isSettled(state)) {
-    Deferred.doneUnsafe(volume.settled, Exit.succeed(state))
-    volume.settled = undefined
+  if (volume.waiters !== undefined && isSettled(state)) {
+    const settled = Exit.succeed(Option.some(state))
+    for (const waiter of volume.waiters) Deferred.doneUnsafe(waiter, settled)
+    volume.waiters = undefined
   }
 }
 
@@ -169,8 +143,11 @@ export class Lifecycle extends Context.Service<
     /** Starts the volume unless it is running (issuing, or waiting for its renewal); a no-op then. */
     readonly start: (volumeId: string, options: StartOptions) => Effect.Effect<void>
     readonly state: (volumeId: string) => Effect.Effect<Option.Option<VolumeState>>
-    /** Waits until the first issuance is done or failed; none when the volume is not started. */
-    readonly awaitSettled: (volumeId: string) => Effect.Effect<Option.Option<VolumeState>>
+    /**
+     * Waits until the first issuance is done or failed; none when the volume is not started,
+     * or when `until` (epoch ms) comes first.
+     */
+    readonly awaitSettled: (volumeId: string, until?: number) => Effect.Effect<Option.Option<VolumeState>>
     /** Stops the volume: cancels its renewal, interrupts an issuance in flight, forgets the volume. */
     readonly stop: (volumeId: string) => Effect.Effect<void>
     /**
@@ -188,11 +165,42 @@ export class Lifecycle extends Context.Service<
   static readonly layer = Layer.effect(
     Lifecycle,
     Effect.gen(function* () {
-      const context = yield* Effect.context<Needs>()
       /** A volume's work in flight: its first issuance or a renewal; none while it waits. */
       const fibers = yield* FiberMap.make<string>()
+      // Volume fibers run on this layer's context as it is, whoever starts them: providing it to a
+      // fiber forked from the caller merged the two (a copy of both, ~4 KiB per publish).
+      const runVolume = yield* FiberMap.runtime(fibers)<Needs>()
       const volumes = new Map<string, Volume>()
       const retired = new Set<string>()
+      /** Publishes' waits with a deadline, by key: the timetable ends each one still waiting then. */
+      const timedWaits = new Map<string, Deferred.Deferred<Option.Option<VolumeState>>>()
+      let waitCount = 0
+      const givenUp = Exit.succeed(Option.none<VolumeState>())
+      // A deadline is a key in a timetable rather than a sleep raced against the wait: no fibers per publish.
+      const deadlines = yield* makeTimetable((key) =>
+        Effect.sync(() => {
+          const waiter = timedWaits.get(key)
+          if (waiter !== undefined) Deferred.doneUnsafe(waiter, givenUp)
+        }),
+      )
+      /** Pods told while their first issuance is pending, by volume: in their own fibers, stopped with the issuance. */
+      const notices = yield* FiberMap.make<string>()
+      const runNotice = yield* FiberMap.runtime(notices)<Needs>()
+      const pendingNotices: Timetable = yield* makeTimetable((volumeId) =>
+        Effect.map(Clock.currentTimeMillis, (now) => {
+          pendingNotices.set(volumeId, now + Duration.toMillis(pendingNoticeEvery))
+          runNotice(
+            volumeId,
+            pendingNotice(volumeId).pipe(
+              Effect.catchCause((cause) =>
+                Effect.logWarning("could not tell the pod its issuance is pending", cause),
+              ),
+              Effect.annotateLogs({ volumeId }),
+            ),
+            { onlyIfMissing: true },
+          )
+        }),
+      )
       const goneOf = (volumeId: string, pod: PodInfo): VolumeState => ({
         _tag: "Failed",
         error: new PodGone({ volumeId, pod: `${pod.namespace}/${pod.name}` }),
@@ -214,7 +222,6 @@ export class Lifecycle extends Context.Service<
                 ),
           ),
           Effect.annotateLogs({ volumeId }),
-          Effect.provide(context),
         )
 
       /** Records the issuance and puts the volume in the timetable for its renewal (renews now when due). */
@@ -249,13 +256,12 @@ export class Lifecycle extends Context.Service<
         Effect.suspend(() => {
           const volume = volumes.get(volumeId)
           if (volume === undefined) return Effect.void
-          return Effect.asVoid(
-            // A republish that came between the key leaving the queue and this fork started the
-            // volume's own fiber, which renews a due issuance itself: that one is not replaced.
-            FiberMap.run(fibers, volumeId, supervised(volumeId, volume, renewal(volumeId, volume)), {
-              onlyIfMissing: true,
-            }),
-          )
+          // A republish that came between the key leaving the queue and this fork started the
+          // volume's own fiber, which renews a due issuance itself: that one is not replaced.
+          runVolume(volumeId, supervised(volumeId, volume, renewal(volumeId, volume)), {
+            onlyIfMissing: true,
+          })
+          return Effect.void
         }),
       )
 
@@ -269,14 +275,17 @@ export class Lifecycle extends Context.Service<
           const events = yield* PodEvents
           const pod = stored.pod
           // A volume held back by its gates says so itself; the pending notice is for the issuer's part.
-          yield* awaitReadiness(volumeId, Option.some(stored))
-          const notice = yield* Effect.forkChild(tellWhilePending(volumeId))
+          const readied = yield* awaitReadiness(volumeId, Option.some(stored))
+          pendingNotices.set(
+            volumeId,
+            (yield* Clock.currentTimeMillis) + Duration.toMillis(pendingNoticeAfter),
+          )
           // The gates passed just above: the first try goes straight on, a retry waits for them again.
-          let ready = true
+          let ready: Option.Option<VolumeMetadata> | undefined = readied
           const first = Effect.suspend(() => {
-            const skip = ready
-            ready = false
-            return attempt(volumeId, "first", skip)
+            const current = ready
+            ready = undefined
+            return attempt(volumeId, "first", current)
           }).pipe(
             // The event goes first: the waiting publish removes the volume as soon as it sees Failed.
             Effect.tapError((error) =>
@@ -292,7 +301,17 @@ export class Lifecycle extends Context.Service<
           const settled = options.retryFirstIssuance
             ? Effect.asSome(first.pipe(Effect.retry(renewalBackoff)))
             : Effect.option(first)
-          return yield* settled.pipe(Effect.ensuring(Fiber.interrupt(notice)))
+          return yield* settled.pipe(
+            Effect.ensuring(
+              Effect.suspend(() => {
+                pendingNotices.delete(volumeId)
+                // A notice is sent only after 10 s of pending: usually there is none to stop.
+                return FiberMap.hasUnsafe(notices, volumeId)
+                  ? FiberMap.remove(notices, volumeId)
+                  : Effect.void
+              }),
+            ),
+          )
         })
 
       const begin = (volumeId: string, volume: Volume, options: StartOptions) =>
@@ -320,13 +339,12 @@ export class Lifecycle extends Context.Service<
       const start = (volumeId: string, options: StartOptions) =>
         Effect.suspend(() => {
           if (retired.has(volumeId) || running(volumeId)) return Effect.void
-          const volume: Volume = { state: { _tag: "Issuing" }, settled: undefined }
+          const volume: Volume = { state: { _tag: "Issuing" }, waiters: undefined }
           volumes.set(volumeId, volume)
-          return Effect.asVoid(
-            FiberMap.run(fibers, volumeId, supervised(volumeId, volume, begin(volumeId, volume, options)), {
-              onlyIfMissing: true,
-            }),
-          )
+          runVolume(volumeId, supervised(volumeId, volume, begin(volumeId, volume, options)), {
+            onlyIfMissing: true,
+          })
+          return Effect.void
         })
 
       /** Cancels whatever the volume has in the timetable or in flight. */
@@ -339,13 +357,31 @@ export class Lifecycle extends Context.Service<
       return Lifecycle.of({
         start,
         state: (volumeId) => Effect.sync(() => Option.fromNullishOr(volumes.get(volumeId)?.state)),
-        awaitSettled: (volumeId) =>
+        awaitSettled: (volumeId, until) =>
           Effect.suspend(() => {
             const volume = volumes.get(volumeId)
             if (volume === undefined) return Effect.succeedNone
             if (isSettled(volume.state)) return Effect.succeedSome(volume.state)
-            volume.settled ??= Deferred.makeUnsafe<VolumeState>()
-            return Effect.asSome(Deferred.await(volume.settled))
+            const waiter = Deferred.makeUnsafe<Option.Option<VolumeState>>()
+            volume.waiters ??= []
+            volume.waiters.push(waiter)
+            const key = until === undefined ? undefined : `${volumeId}#${waitCount++}`
+            if (key !== undefined && until !== undefined) {
+              timedWaits.set(key, waiter)
+              deadlines.set(key, until)
+            }
+            return Effect.ensuring(
+              Deferred.await(waiter),
+              Effect.sync(() => {
+                if (key !== undefined) {
+                  timedWaits.delete(key)
+                  deadlines.delete(key)
+                }
+                // Gave up before it settled: the volume no longer holds the waiter.
+                const at = volume.waiters?.indexOf(waiter) ?? -1
+                if (at >= 0) volume.waiters?.splice(at, 1)
+              }),
+            )
           }),
         stop: (volumeId) =>
           halt(volumeId).pipe(
@@ -362,7 +398,7 @@ export class Lifecycle extends Context.Service<
             yield* halt(volumeId)
             const volume = volumes.get(volumeId)
             const gone = goneOf(volumeId, pod)
-            if (volume === undefined) volumes.set(volumeId, { state: gone, settled: undefined })
+            if (volume === undefined) volumes.set(volumeId, { state: gone, waiters: undefined })
             else setState(volume, gone)
           }),
         size: Effect.sync(() => {

@@ -128,15 +128,14 @@ const register = Effect.fnUntraced(function* (request: PublishRequest) {
  * (one still pending then leaves the volume, its request and the target, for kubelet's retry).
  */
 const awaitFirstIssuance = (lifecycle: Lifecycle["Service"], request: PublishRequest) =>
-  Effect.flatMap(Clock.currentTimeMillis, (now) => {
-    const budget =
+  Effect.flatMap(Clock.currentTimeMillis, (now) =>
+    lifecycle.awaitSettled(
+      request.volumeId,
       request.deadline === undefined
-        ? defaultWait
-        : Duration.millis(Math.max(0, request.deadline - now - Duration.toMillis(deadlineMargin)))
-    return lifecycle
-      .awaitSettled(request.volumeId)
-      .pipe(Effect.timeoutOption(budget), Effect.map(Option.flatten))
-  })
+        ? now + Duration.toMillis(defaultWait)
+        : Math.max(now, request.deadline - Duration.toMillis(deadlineMargin)),
+    ),
+  )
 
 const pending = Effect.fnUntraced(function* (volumeId: string, issuer: string) {
   const store = yield* VolumeStore

@@ -60,9 +60,10 @@ const sameIps = (a: ReadonlyArray<string> | undefined, b: ReadonlyArray<string>)
   a !== undefined && a.length === b.length && a.every((ip, i) => ip === b[i])
 
 /**
- * Returns once the volume may be issued. A volume with a request in flight from an
- * earlier run was ready when it was made: it resumes as it is. `read` is the volume's
- * metadata when the caller has just read it (no second read of the same file).
+ * Returns once the volume may be issued, with its metadata as it stands then (none: the
+ * volume is gone), so the issuance need not read it again. A volume with a request in
+ * flight from an earlier run was ready when it was made: it resumes as it is. `read` is
+ * the volume's metadata when the caller has just read it (no second read of the same file).
  */
 export const awaitReadiness = Effect.fnUntraced(function* (
   volumeId: string,
@@ -71,17 +72,17 @@ export const awaitReadiness = Effect.fnUntraced(function* (
   const config = yield* Config
   const store = yield* VolumeStore
   const stored = read ?? (yield* store.read(volumeId))
-  if (Option.isNone(stored) || stored.value.pendingRequest !== undefined) return
+  if (Option.isNone(stored) || stored.value.pendingRequest !== undefined) return stored
   const metadata = stored.value
   const gates = gatesFor(config.readinessGates ?? [], metadata)
-  if (gates.length === 0) return
+  if (gates.length === 0) return stored
   const usesIps = podIpAttributes(metadata.attributes).length > 0
   const pods = yield* Pods
   const events = yield* PodEvents
   const backoff = config.gateBackoff ?? defaultGateBackoff
   const ref = metadata.pod
 
-  yield* Effect.scoped(
+  return yield* Effect.scoped(
     Effect.gen(function* () {
       // Subscribed before the first look, so no change falls between the two.
       const changes = yield* pods.changesOf(ref.namespace, ref.name)
@@ -92,12 +93,13 @@ export const awaitReadiness = Effect.fnUntraced(function* (
       while (true) {
         const now = yield* look(pods, ref, gates)
         if (now.pod !== undefined && now.unmet.length === 0) {
+          let current: Option.Option<VolumeMetadata> = stored
           if (usesIps && !sameIps(ref.ips, now.pod.ips)) {
             const ips = now.pod.ips
-            yield* store.update(volumeId, (m) => ({ ...m, pod: { ...m.pod, ips } }))
+            current = Option.some(yield* store.update(volumeId, (m) => ({ ...m, pod: { ...m.pod, ips } })))
           }
           if (told !== undefined) yield* Effect.logInfo("readiness gates passed; requesting the certificate")
-          return
+          return current
         }
         const message = clip(
           `waiting to request a certificate until the pod passes its readiness gates: ${now.unmet.join("; ")}`,

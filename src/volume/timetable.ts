@@ -27,6 +27,12 @@ export const makeTimetable = <R>(
   Effect.gen(function* () {
     const queue = new DueQueue()
     let wake = Deferred.makeUnsafe<void>()
+    /**
+     * When the fiber wakes next on its own (infinite while it waits for a key): only a key due
+     * earlier needs a wake-up. A later key, or a deleted head, waits for that wake-up, which
+     * looks again; so keys set in due order (a renewal, a publish's deadline) wake nothing.
+     */
+    let wakesAt = Number.POSITIVE_INFINITY
 
     const loop = Effect.gen(function* () {
       while (true) {
@@ -41,9 +47,11 @@ export const makeTimetable = <R>(
           continue
         }
         const woken = wake
+        const nap = head === undefined ? Number.POSITIVE_INFINITY : Math.min(head.at - now, maxNap)
+        wakesAt = now + nap
         yield* head === undefined
           ? Deferred.await(woken)
-          : Effect.raceFirst(Effect.sleep(Math.min(head.at - now, maxNap)), Deferred.await(woken))
+          : Effect.raceFirst(Effect.sleep(nap), Deferred.await(woken))
         // Woken by a new head: the next wake-up needs a fresh signal.
         if (Deferred.isDoneUnsafe(woken)) wake = Deferred.makeUnsafe<void>()
       }
@@ -52,10 +60,12 @@ export const makeTimetable = <R>(
 
     return {
       set: (key, at) => {
-        const head = queue.peek()
         queue.set(key, at)
-        // Only a new earliest time (or an empty queue) shortens the fiber's sleep.
-        if (head === undefined || at < head.at || head.key === key) Deferred.doneUnsafe(wake, Effect.void)
+        // Only a time before the fiber's own wake-up shortens its sleep.
+        if (at < wakesAt) {
+          wakesAt = at
+          Deferred.doneUnsafe(wake, Effect.void)
+        }
       },
       delete: (key) => queue.delete(key),
       has: (key) => queue.has(key),

@@ -4,6 +4,7 @@
  */
 import { Context, Effect, Layer } from "effect"
 import type { PublishRequest, UnpublishRequest } from "../csi/request.js"
+import { providerOf } from "./provided.js"
 import { publish } from "./publish.js"
 import { unpublish } from "./unpublish.js"
 
@@ -24,9 +25,11 @@ export class Volumes extends Context.Service<
     Volumes,
     Effect.gen(function* () {
       const context = yield* Effect.context<Requirements>()
+      // Every call's fiber starts from the gRPC server's one context: merged once, not per call.
+      const provided = providerOf(context)
       return Volumes.of({
-        publish: (request) => publish(request).pipe(Effect.provide(context)),
-        unpublish: (request) => unpublish(request).pipe(Effect.provide(context)),
+        publish: (request) => provided(publish(request)),
+        unpublish: (request) => provided(unpublish(request)),
       })
     }),
   )
