@@ -38,6 +38,13 @@ export class RecentlyDecoded<A> {
     return this.kept.has(key)
   }
 
+  /** The entry kept for `key`, no longer kept. */
+  take(key: string): { readonly value: A } | undefined {
+    const entry = this.kept.get(key)
+    if (entry !== undefined) this.delete(key)
+    return entry
+  }
+
   delete(key: string): void {
     const entry = this.kept.get(key)
     if (entry === undefined) return

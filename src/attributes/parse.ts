@@ -142,7 +142,9 @@ const sharedDecoders = fieldDecoders(sharedSchema)
  * is a pure function of the inputs. Bounded by count (one node's worth of volumes
  * published at once) and by bytes (the inputs' size stands for the spec's), and a
  * spec from huge inputs is not kept at all: only valid input is remembered, but
- * valid input can be large.
+ * valid input can be large. The issuance's decode takes its entry out (`lastUse`):
+ * kept until 256 later publishes pushed it out, every spec outlived young collections
+ * and was promoted, only to die in the old generation (~1 KiB a publish).
  */
 const recentSpecs = new RecentlyDecoded<CertificateSpec>({
   entries: 256,
@@ -159,6 +161,8 @@ export const decodeAttributes = (
   context: Readonly<Record<string, string>>,
   pod: PodInfo,
   volumeMountGroup?: string,
+  /** The last decode expected of these inputs for a while: takes out what it finds, remembers nothing. */
+  lastUse = false,
 ): Result.Result<CertificateSpec, InvalidAttributes> => {
   // Inputs too large to be kept are not worth a key (a copy and a hash of all of them).
   let size = 0
@@ -167,10 +171,10 @@ export const decodeAttributes = (
   const inputs = JSON.stringify([context, pod, volumeMountGroup ?? null])
   // The one-shot hash: a Hash object costs more than hashing these few hundred bytes.
   const key = hash("sha256", inputs, "base64")
-  const recent = recentSpecs.get(key)
+  const recent = lastUse ? recentSpecs.take(key) : recentSpecs.get(key)
   if (recent !== undefined) return Result.succeed(recent.value)
   const decoded = decodeFresh(context, pod, volumeMountGroup)
-  if (Result.isSuccess(decoded)) recentSpecs.set(key, decoded.success, inputs.length)
+  if (Result.isSuccess(decoded) && !lastUse) recentSpecs.set(key, decoded.success, inputs.length)
   return decoded
 }
 
@@ -272,12 +276,14 @@ export const parseAttributes: (
   context: Readonly<Record<string, string>>,
   pod: PodInfo,
   volumeMountGroup?: string,
+  lastUse?: boolean,
 ) => Effect.Effect<CertificateSpec, InvalidAttributes> = Effect.fnUntraced(function* (
   context: Readonly<Record<string, string>>,
   pod: PodInfo,
   volumeMountGroup?: string,
+  lastUse?: boolean,
 ) {
-  return yield* Result.match(decodeAttributes(context, pod, volumeMountGroup), {
+  return yield* Result.match(decodeAttributes(context, pod, volumeMountGroup, lastUse), {
     onSuccess: (spec) => Effect.succeed(spec),
     onFailure: (error) => Effect.fail(error),
   })

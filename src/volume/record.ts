@@ -38,7 +38,11 @@ export const recordOf = (request: PublishRequest, createdAt: Date): VolumeRecord
   }
 }
 
-/** Decodes the spec again from what was stored: the same rules as at publish time. */
+/**
+ * Decodes the spec again from what was stored: the same rules as at publish time. The
+ * publish's decode is remembered for this one, which takes it: the next issuance of the
+ * volume (a renewal, days on) decodes afresh.
+ */
 export const specOf = (
   metadata: VolumeMetadata,
 ): Effect.Effect<CertificateSpec, InvalidAttributes | StorageError, VolumeStore> =>
@@ -49,5 +53,5 @@ export const specOf = (
       onNone: () => metadata.attributes,
       onSome: (value) => ({ ...metadata.attributes, [Pkcs12PasswordKey]: Redacted.value(value) }),
     })
-    return yield* parseAttributes(attributes, metadata.pod, metadata.volumeMountGroup)
+    return yield* parseAttributes(attributes, metadata.pod, metadata.volumeMountGroup, true)
   })

@@ -105,6 +105,21 @@ describe("the cache of decoded specs", () => {
     expect(recentSpecsSize().bytes).toBeLessThanOrEqual(recentSpecsLimits.bytes)
   })
 
+  it("gives the issuance's decode (the last use) the publish's spec, and keeps it no longer", () => {
+    const inputs = { ...base, [`${P}common-name`]: "taken" }
+    const before = recentSpecsSize().entries
+    const published = decodeAttributes(inputs, pod)
+    expect(recentSpecsSize().entries).toBe(before + 1)
+    const issued = decodeAttributes(inputs, pod, undefined, true)
+    expect(Result.isSuccess(published) && Result.isSuccess(issued)).toBe(true)
+    if (Result.isSuccess(published) && Result.isSuccess(issued))
+      expect(issued.success).toBe(published.success)
+    expect(recentSpecsSize().entries).toBe(before)
+    // A last use with nothing remembered decodes and remembers nothing.
+    expect(Result.isSuccess(decodeAttributes(inputs, pod, undefined, true))).toBe(true)
+    expect(recentSpecsSize().entries).toBe(before)
+  })
+
   it("keeps nothing of invalid input", () => {
     const before = recentSpecsSize()
     for (let i = 0; i < 100; i++) decodeAttributes({ ...base, [`${P}is-ca`]: `maybe-${i}` }, pod)
