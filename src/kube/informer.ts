@@ -5,7 +5,7 @@
  * list's resourceVersion; re-watch from the last seen version when a stream ends
  * cleanly; re-list on 410 Gone or any watch error, with backoff while the API is away.
  */
-import { Cause, Deferred, Duration, Effect, Option, Queue, Ref, Result, type Scope, Stream } from "effect"
+import { Cause, Deferred, Duration, Effect, Option, Queue, Ref, Result, Scope, Stream } from "effect"
 import { cappedBackoff } from "../backoff.js"
 import { watchRestarted } from "../observability/metrics.js"
 import { type CertificateRequest, decodeCertificateRequest, forCache } from "./certificate-request.js"
@@ -123,21 +123,24 @@ export const makeObjectInformer = <A extends Named>(source: InformerSource, kind
       for (const queue of subscribers.get(key) ?? []) Queue.offerUnsafe(queue, change)
       for (const queue of everything) Queue.offerUnsafe(queue, change)
     }
+    const unsubscribe = (key: string, queue: Queue.Queue<Change<A>>) =>
+      Effect.sync(() => {
+        const set = subscribers.get(key)
+        set?.delete(queue)
+        if (set?.size === 0) subscribers.delete(key)
+      })
+    // Effect.acquireRelease, less its release's Effect.provide of the acquiring fiber's
+    // context: that merge copied every service into two new Maps (~5 KiB) for each issuance
+    // that waited here, and the release needs no service.
     const changesOf = (namespace: string, name: string) =>
-      Effect.acquireRelease(
-        Effect.gen(function* () {
-          const queue = yield* Queue.unbounded<Change<A>>()
-          const key = keyOf(namespace, name)
-          subscribers.set(key, (subscribers.get(key) ?? new Set()).add(queue))
-          return queue
-        }),
-        (queue) =>
-          Effect.sync(() => {
+      Effect.uninterruptible(
+        Effect.flatMap(Effect.scope, (scope) =>
+          Effect.flatMap(Queue.unbounded<Change<A>>(), (queue) => {
             const key = keyOf(namespace, name)
-            const set = subscribers.get(key)
-            set?.delete(queue)
-            if (set?.size === 0) subscribers.delete(key)
+            subscribers.set(key, (subscribers.get(key) ?? new Set()).add(queue))
+            return Effect.as(Scope.addFinalizer(scope, unsubscribe(key, queue)), queue)
           }),
+        ),
       )
     const changes = Effect.acquireRelease(
       Effect.tap(Queue.unbounded<Change<A>>(), (queue) => Effect.sync(() => everything.add(queue))),
