@@ -89,11 +89,8 @@ export const residentRow = (label: string, memory: ResidentByKind): Figure => ({
  * thread that wakes on timers for ~7 ms in 10 s was measured charged 0 to 90 ms.
  * Threads that have exited are not counted; the driver's threads live as long as it.
  */
-export const cpuTimeMs = (pid: number): number => {
-  let total = 0
-  for (const ms of cpuByThreadKind(pid).values()) total += ms
-  return total
-}
+export const cpuTimeMs = (pid: number): number =>
+  readdirSync(`/proc/${pid}/task`).reduce((total, tid) => total + threadRanMs(pid, tid), 0)
 
 /**
  * The same, split by the kind of thread, as the kernel names them: Node's main thread,
