@@ -186,8 +186,12 @@ export class Lifecycle extends Context.Service<
       /** Pods told while their first issuance is pending, by volume: in their own fibers, stopped with the issuance. */
       const notices = yield* FiberMap.make<string>()
       const runNotice = yield* FiberMap.runtime(notices)<Needs>()
+      /** Volumes whose first issuance is under way: the ones a notice may still be for. */
+      const pendingFirst = new Set<string>()
       const pendingNotices: Timetable = yield* makeTimetable((volumeId) =>
         Effect.map(Clock.currentTimeMillis, (now) => {
+          // Settled or stopped between the key falling due and this: nothing to tell, nor to re-arm.
+          if (!pendingFirst.has(volumeId)) return
           pendingNotices.set(volumeId, now + Duration.toMillis(pendingNoticeEvery))
           runNotice(
             volumeId,
@@ -276,6 +280,7 @@ export class Lifecycle extends Context.Service<
           const pod = stored.pod
           // A volume held back by its gates says so itself; the pending notice is for the issuer's part.
           const readied = yield* awaitReadiness(volumeId, Option.some(stored))
+          pendingFirst.add(volumeId)
           pendingNotices.set(
             volumeId,
             (yield* Clock.currentTimeMillis) + Duration.toMillis(pendingNoticeAfter),
@@ -304,6 +309,7 @@ export class Lifecycle extends Context.Service<
           return yield* settled.pipe(
             Effect.ensuring(
               Effect.suspend(() => {
+                pendingFirst.delete(volumeId)
                 pendingNotices.delete(volumeId)
                 // A notice is sent only after 10 s of pending: usually there is none to stop.
                 return FiberMap.hasUnsafe(notices, volumeId)
