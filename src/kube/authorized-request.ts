@@ -17,7 +17,7 @@ export interface AuthorizedRequest {
 
 export const authorizedRequest = async (
   kubeConfig: KubeConfig,
-  method: "GET" | "POST" | "DELETE",
+  method: "GET" | "POST" | "PATCH" | "DELETE",
   url: URL,
 ): Promise<AuthorizedRequest> => {
   const context = new RequestContext(url.toString(), HttpMethod[method])

@@ -63,13 +63,11 @@ export class CertificateRequests extends Context.Service<
     Effect.gen(function* () {
       const config = yield* Config
       const kube = yield* KubeClient
-      const group = { group: "cert-manager.io", version: "v1", plural: "certificaterequests" }
       const labelSelector = nodeSelector(config.nodeId)
       const informer = yield* makeLiveInformer({
         kind: certificateRequestKind,
         path: "/apis/cert-manager.io/v1/certificaterequests",
         selector: { labelSelector },
-        list: (clients) => clients.customObjects.listClusterCustomObject({ ...group, labelSelector }),
         check: "certificaterequest-watch",
       })
 
@@ -93,10 +91,7 @@ export class CertificateRequests extends Context.Service<
       const remove = (request: RequestName) =>
         kube
           .call("delete", `CertificateRequest ${request.namespace}/${request.name}`, () =>
-            kube.driver.requests.send(
-              "DELETE",
-              `${collectionPath(request.namespace)}/${encodeURIComponent(request.name)}`,
-            ),
+            kube.driver.requests.send("DELETE", objectPath(request)),
           )
           .pipe(
             Effect.catchIf(
@@ -120,7 +115,7 @@ export class CertificateRequests extends Context.Service<
       const read: ReadRequest = (request) =>
         kube
           .call("get", `CertificateRequest ${request.namespace}/${request.name}`, () =>
-            kube.driver.customObjects.getNamespacedCustomObject({ ...group, ...request }),
+            kube.driver.requests.json("GET", objectPath(request)),
           )
           .pipe(
             Effect.map((raw) => Result.getSuccess(decodeCertificateRequest(raw))),
@@ -156,9 +151,13 @@ export class CertificateRequests extends Context.Service<
   )
 }
 
-/** Where a namespace's CertificateRequests are created (and, with `/<name>`, deleted). */
+/** Where a namespace's CertificateRequests are created. */
 const collectionPath = (namespace: string) =>
   `/apis/cert-manager.io/v1/namespaces/${encodeURIComponent(namespace)}/certificaterequests`
+
+/** Where one CertificateRequest is read and deleted. */
+const objectPath = (request: RequestName) =>
+  `${collectionPath(request.namespace)}/${encodeURIComponent(request.name)}`
 
 const requestBody = (nodeId: string, input: SubmitInput) => ({
   apiVersion: "cert-manager.io/v1",

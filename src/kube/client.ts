@@ -3,22 +3,16 @@
  * (`--kubeconfig`, else $KUBECONFIG / ~/.kube/config, else in-cluster), applies the
  * client-side rate limit to every request, turns failures into errors by what their
  * status means (`KubeApiFailure`), and keeps one client per pod service-account
- * token for `--use-token-request`. The calls a publish makes (create and delete a
- * CertificateRequest) go straight through the connection pool (`ApiRequests`): the
- * generated API's serializer, middleware and fetch streams cost more CPU than the
- * rest of the call, for a body we build ourselves and an answer we do not read.
+ * token for `--use-token-request`. Requests go with client-node's identity (its
+ * authenticators) straight through the connection pool (`ApiRequests`), not through its
+ * generated API: that API's serializer, middleware and fetch streams cost more CPU than
+ * the rest of a call, for bodies we build ourselves and answers we read as plain JSON, and
+ * its ~700 model classes, loaded with it, took ~5 MiB of the driver's heap for good.
  */
 import { createHash } from "node:crypto"
 import { STATUS_CODES } from "node:http"
 import type * as https from "node:https"
-import {
-  ApiException,
-  CoreV1Api,
-  CustomObjectsApi,
-  HttpMethod,
-  KubeConfig,
-  RequestContext,
-} from "@kubernetes/client-node"
+import { ApiException, HttpMethod, KubeConfig, RequestContext } from "@kubernetes/client-node"
 import { Context, Effect, Layer, Predicate, Redacted, Schema } from "effect"
 import { Agent } from "undici"
 import { Config } from "../config.js"
@@ -37,20 +31,30 @@ export class KubeConfigError extends Schema.TaggedError<KubeConfigError>()("Kube
 }
 
 export interface Clients {
-  readonly customObjects: CustomObjectsApi
-  readonly core: CoreV1Api
   readonly requests: ApiRequests
 }
 
-/** Plain requests with the kubeconfig's identity, over the same connections as the generated API's. */
+/**
+ * Plain requests with the kubeconfig's identity, over the same connections as the generated
+ * API's. Both reject with client-node's ApiException (status code and body) for an error
+ * status, and with the transport's error when no answer came, as the generated API does.
+ */
 export interface ApiRequests {
   /**
-   * Sends `body` as JSON to `path` (below the cluster's server URL); resolves once the
-   * answer is a success, whose body is not read. Rejects with client-node's
-   * ApiException (status code and body) for an error status, and with the transport's
-   * error when no answer came, as the generated API does.
+   * Sends `body` as JSON to `path` (below the cluster's server URL, query included);
+   * resolves once the answer is a success, whose body is not read.
    */
   readonly send: (method: "POST" | "DELETE", path: string, body?: unknown) => Promise<void>
+  /**
+   * Like `send`, but resolves with the successful answer's body, parsed as JSON. `body` goes
+   * as `contentType` (JSON, unless a patch says which kind it is).
+   */
+  readonly json: (
+    method: "GET" | "POST" | "PATCH",
+    path: string,
+    body?: unknown,
+    contentType?: string,
+  ) => Promise<unknown>
 }
 
 const StatusBody = Schema.fromJsonString(
@@ -197,53 +201,79 @@ export class PooledKubeConfig extends KubeConfig {
   }
 }
 
+type Method = "GET" | "POST" | "PATCH" | "DELETE"
+
+/**
+ * One request on undici's dispatch: its `request` would make a Node Readable of each
+ * answer. A success's body is collected only when `read`; an error's always, for its Status.
+ */
+const dispatchRequest = async (
+  kc: KubeConfig,
+  timeoutMs: number,
+  method: Method,
+  path: string,
+  body: unknown,
+  contentType: string,
+  read: boolean,
+): Promise<string> => {
+  // What the generated API does per call: the identity's headers, and its pool (PooledKubeConfig's).
+  const { dispatcher, ...target } = await authorizedRequest(kc, method, clusterUrl(kc, path))
+  return new Promise<string>((resolve, reject) => {
+    let status = 0
+    let headers: Record<string, string> = {}
+    const chunks: Array<Buffer> = []
+    dispatcher.dispatch(
+      {
+        ...target,
+        method,
+        headers: {
+          ...target.headers,
+          accept: "application/json",
+          ...(body === undefined ? {} : { "content-type": contentType }),
+        },
+        body: body === undefined ? null : JSON.stringify(body),
+        headersTimeout: timeoutMs,
+        bodyTimeout: timeoutMs,
+      },
+      {
+        onRequestStart: () => {},
+        onResponseStart: (_request, statusCode, responseHeaders) => {
+          if (statusCode < 200) return
+          status = statusCode
+          if (statusCode < 400) return
+          headers = {}
+          for (const [name, value] of Object.entries(responseHeaders)) {
+            if (value !== undefined) headers[name] = String(value)
+          }
+        },
+        onResponseData: (_request, chunk) => {
+          if (status >= 400 || read) chunks.push(chunk)
+        },
+        onResponseEnd: () => {
+          if (status < 400) return resolve(read ? textOf(chunks) : "")
+          // The thin adapter's one error: the generated API's own, which apiErrorOf reads.
+          reject(new ApiException(status, `HTTP-Code: ${status}`, textOf(chunks), headers))
+        },
+        // A success whose body then broke is still a success when its body is not wanted, as undici's dump() has it.
+        onResponseError: (_request, error) =>
+          status > 0 && status < 400 && !read ? resolve("") : reject(error),
+      },
+    )
+  })
+}
+
 const makeApiRequests = (kc: KubeConfig, timeoutMs: number): ApiRequests => ({
   send: async (method, path, body) => {
-    // What the generated API does per call: the identity's headers, and its pool (PooledKubeConfig's).
-    const { dispatcher, ...target } = await authorizedRequest(kc, method, clusterUrl(kc, path))
-    return new Promise<void>((resolve, reject) => {
-      // Straight on undici's dispatch: its `request` would make a Node Readable of each
-      // answer, for a body we skip when the call succeeds.
-      let status = 0
-      let headers: Record<string, string> = {}
-      const chunks: Array<Buffer> = []
-      dispatcher.dispatch(
-        {
-          ...target,
-          method,
-          headers: {
-            ...target.headers,
-            accept: "application/json",
-            ...(body === undefined ? {} : { "content-type": "application/json" }),
-          },
-          body: body === undefined ? null : JSON.stringify(body),
-          headersTimeout: timeoutMs,
-          bodyTimeout: timeoutMs,
-        },
-        {
-          onRequestStart: () => {},
-          onResponseStart: (_request, statusCode, responseHeaders) => {
-            if (statusCode < 200) return
-            status = statusCode
-            if (statusCode < 400) return
-            headers = {}
-            for (const [name, value] of Object.entries(responseHeaders)) {
-              if (value !== undefined) headers[name] = String(value)
-            }
-          },
-          onResponseData: (_request, chunk) => {
-            if (status >= 400) chunks.push(chunk)
-          },
-          onResponseEnd: () => {
-            if (status < 400) return resolve()
-            // The thin adapter's one error: the generated API's own, which apiErrorOf reads.
-            reject(new ApiException(status, `HTTP-Code: ${status}`, textOf(chunks), headers))
-          },
-          // A success whose body then broke is still a success, as undici's dump() has it.
-          onResponseError: (_request, error) => (status > 0 && status < 400 ? resolve() : reject(error)),
-        },
-      )
-    })
+    await dispatchRequest(kc, timeoutMs, method, path, body, "application/json", false)
+  },
+  json: async (method, path, body, contentType = "application/json") => {
+    const text = await dispatchRequest(kc, timeoutMs, method, path, body, contentType, true)
+    try {
+      return JSON.parse(text) as unknown
+    } catch {
+      // Not JSON.parse's message: it quotes the body. An error with no status, as from the generated API.
+      throw new Error(`the API server answered ${method} ${path.split("?")[0]} with a body that is not JSON`)
+    }
   },
 })
 
@@ -295,8 +325,6 @@ export class KubeClient extends Context.Service<
         const config = yield* Config
         const limiter = yield* makeRateLimiter(config.kubeApiQps, config.kubeApiBurst)
         const clientsOf = (kc: KubeConfig): Clients => ({
-          customObjects: kc.makeApiClient(CustomObjectsApi),
-          core: kc.makeApiClient(CoreV1Api),
           requests: makeApiRequests(kc, options.requestTimeoutMs ?? requestTimeoutMs),
         })
         const byToken = new Map<string, Clients>()

@@ -6,7 +6,7 @@
  * never fails the operation that raised it. Messages are cut at 1 KiB.
  */
 import { createHash } from "node:crypto"
-import { Clock, Context, Effect, Layer } from "effect"
+import { Clock, Context, Effect, Layer, Predicate } from "effect"
 import type { PodInfo } from "../attributes/spec.js"
 import { cutToBytes } from "../bounded.js"
 import { Config } from "../config.js"
@@ -35,6 +35,15 @@ const foldKeyOf = (pod: PodInfo, event: PodEvent): string =>
     .update(`${pod.uid}\u0000${event.type}\u0000${event.reason}\u0000${event.message}`)
     .digest("base64")
 
+const eventsPath = (namespace: string) => `/api/v1/namespaces/${encodeURIComponent(namespace)}/events`
+
+/** The name the API server gave a created event (from `generateName`); "" when its answer has none. */
+const createdName = (created: unknown): string => {
+  const metadata = Predicate.hasProperty(created, "metadata") ? created.metadata : undefined
+  const name = Predicate.hasProperty(metadata, "name") ? metadata.name : undefined
+  return Predicate.isString(name) ? name : ""
+}
+
 export class PodEvents extends Context.Service<
   PodEvents,
   { readonly record: (pod: PodInfo, event: PodEvent) => Effect.Effect<void> }
@@ -58,40 +67,38 @@ export class PodEvents extends Context.Service<
             { op: "replace", path: "/lastTimestamp", value: now.toISOString() },
           ]
           yield* kube.call("patch", "events", () =>
-            kube.driver.core.patchNamespacedEvent({
-              name: earlier.name,
-              namespace: pod.namespace,
-              body: patch,
-            }),
+            kube.driver.requests.json(
+              "PATCH",
+              `${eventsPath(pod.namespace)}/${encodeURIComponent(earlier.name)}`,
+              patch,
+              "application/json-patch+json",
+            ),
           )
           return
         }
         const created = yield* kube.call("create", "events", () =>
-          kube.driver.core.createNamespacedEvent({
-            namespace: pod.namespace,
-            body: {
-              metadata: { generateName: `${pod.name}.`, namespace: pod.namespace },
-              involvedObject: {
-                apiVersion: "v1",
-                kind: "Pod",
-                name: pod.name,
-                namespace: pod.namespace,
-                uid: pod.uid,
-              },
-              type: event.type,
-              reason: event.reason,
-              message: event.message,
-              source: { component, host: config.nodeId },
-              reportingComponent: component,
-              reportingInstance: config.nodeId,
-              firstTimestamp: now,
-              lastTimestamp: now,
-              count: 1,
+          kube.driver.requests.json("POST", eventsPath(pod.namespace), {
+            metadata: { generateName: `${pod.name}.`, namespace: pod.namespace },
+            involvedObject: {
+              apiVersion: "v1",
+              kind: "Pod",
+              name: pod.name,
+              namespace: pod.namespace,
+              uid: pod.uid,
             },
+            type: event.type,
+            reason: event.reason,
+            message: event.message,
+            source: { component, host: config.nodeId },
+            reportingComponent: component,
+            reportingInstance: config.nodeId,
+            firstTimestamp: now.toISOString(),
+            lastTimestamp: now.toISOString(),
+            count: 1,
           }),
         )
         if (seen.size >= rememberedLimit) seen.delete(seen.keys().next().value ?? "")
-        seen.set(key, { name: created.metadata?.name ?? "", count: 1 })
+        seen.set(key, { name: createdName(created), count: 1 })
       })
 
       return PodEvents.of({

@@ -5,7 +5,7 @@
  */
 import { Effect } from "effect"
 import { Health } from "../observability/health.js"
-import { apiErrorOf, type Clients, KubeClient } from "./client.js"
+import { apiErrorOf, KubeClient } from "./client.js"
 import { type InformerKind, listResultOf, makeObjectInformer, type Named, watchStream } from "./informer.js"
 import { openWatch } from "./watch-request.js"
 
@@ -13,9 +13,8 @@ export interface LiveInformerOptions<A extends Named> {
   readonly kind: InformerKind<A>
   /** The watch's path: `/api/v1/pods`, `/apis/<group>/<version>/<resource>`. */
   readonly path: string
+  /** Narrows both the list and the watch. */
   readonly selector: { readonly labelSelector: string } | { readonly fieldSelector: string }
-  /** The list call, with the same selector. */
-  readonly list: (clients: Clients) => Promise<unknown>
   /** Name of the readiness check. */
   readonly check: string
 }
@@ -27,7 +26,11 @@ export const makeLiveInformer = <A extends Named>(options: LiveInformerOptions<A
     const resource = options.kind.resource
     const informer = yield* makeObjectInformer(
       {
-        list: kube.call("list", resource, () => options.list(kube.driver)).pipe(Effect.map(listResultOf)),
+        list: kube
+          .call("list", resource, () =>
+            kube.driver.requests.json("GET", `${options.path}?${new URLSearchParams(options.selector)}`),
+          )
+          .pipe(Effect.map(listResultOf)),
         watch: (resourceVersion, apply) =>
           watchStream(
             (onEvent, onDone) =>

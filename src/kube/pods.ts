@@ -69,7 +69,6 @@ export class Pods extends Context.Service<
         kind: { ...podKind, decode: (raw: unknown) => Result.map(decodePod(raw), kept) },
         path: "/api/v1/pods",
         selector: { fieldSelector },
-        list: (clients) => clients.core.listPodForAllNamespaces({ fieldSelector }),
         check: "pod-watch",
       })
       return podsOf(informer)
