@@ -21,8 +21,11 @@ export interface Inspector {
   readonly snapshot: (file: string) => Promise<void>
   /** Samples the driver's main thread while `during` runs; writes the .cpuprofile to `file`. */
   readonly profile: <A>(file: string, during: () => Promise<A>) => Promise<A>
-  /** Samples what the driver allocates while `during` runs; writes the .heapprofile to `file`. */
-  readonly allocations: <A>(file: string, during: () => Promise<A>) => Promise<A>
+  /**
+   * Samples what the driver allocates while `during` runs; writes the .heapprofile to `file`.
+   * With `survivors`, only what outlived the young generation (promoted, or still live).
+   */
+  readonly allocations: <A>(file: string, during: () => Promise<A>, survivors?: boolean) => Promise<A>
   readonly close: () => void
 }
 
@@ -129,12 +132,13 @@ export const openInspector = async (driver: DriverProcess, timeoutMs = 10_000): 
       await writeFile(file, JSON.stringify(profile))
       return result
     },
-    allocations: async (file, during) => {
-      // Every allocation, collected since or not, one sample per 4 KiB on average.
+    allocations: async (file, during, survivors = false) => {
+      // Every allocation, collected since or not, one sample per 4 KiB on average; or,
+      // for `survivors`, what a scavenge did not collect: what makes the old generation grow.
       await send("HeapProfiler.startSampling", {
-        samplingInterval: 4096,
+        samplingInterval: survivors ? 1024 : 4096,
         includeObjectsCollectedByMajorGC: true,
-        includeObjectsCollectedByMinorGC: true,
+        includeObjectsCollectedByMinorGC: !survivors,
       })
       const result = await during()
       const { profile } = await send("HeapProfiler.stopSampling")

@@ -7,7 +7,11 @@
  * BENCH_CPU_PROFILE=<file> writes a CPU profile of the driver's warm ECDSA publishes
  * (`node bench/cpu-profile.ts <file> 100` reads it); the figures then include the
  * profiler's own cost. BENCH_HEAP_PROFILE=<file> writes a sampling profile of what they
- * allocate instead, which the same script reads.
+ * allocate instead, which the same script reads; with BENCH_HEAP_SURVIVORS=1, only what
+ * outlives a scavenge (what makes the old generation grow). BENCH_PERF=<file> records them with
+ * Linux perf (every thread, kernel included; with BENCH_PERF_CALLS=1, call graphs too;
+ * bench/perf.ts says how to read it). BENCH_LATENCY_SAMPLES=<n> takes n ECDSA samples
+ * instead of 100, for a longer profile (past ~100 the rate limit spaces them out).
  */
 import type { Harness } from "../test/e2e/support.js"
 import {
@@ -21,10 +25,11 @@ import {
 } from "./cluster.js"
 import { withInspector } from "./inspector.js"
 import { type CpuPerCall, cpuMeter, sleep, summarize, threadKinds } from "./measure.js"
+import { withPerf } from "./perf.js"
 import { atMost, type Budget, type Figure, type Table } from "./report.js"
 
 const warmUp = 5
-const ecdsaSamples = 100
+const ecdsaSamples = Number(process.env.BENCH_LATENCY_SAMPLES ?? 100)
 const rsaSamples = 30
 /**
  * Publishes (each unpublished again) between the first samples and the warm ones. V8
@@ -83,12 +88,19 @@ export const latency = (): Promise<Table> =>
     const measure = () => sequential(h, "ecdsa", ecdsaAttributes, ecdsaSamples)
     const cpuProfile = process.env.BENCH_CPU_PROFILE
     const heapProfile = process.env.BENCH_HEAP_PROFILE
+    const perfData = process.env.BENCH_PERF
     const ecdsa =
-      cpuProfile !== undefined
-        ? await withInspector(h.driver, (inspector) => inspector.profile(cpuProfile, measure))
-        : heapProfile !== undefined
-          ? await withInspector(h.driver, (inspector) => inspector.allocations(heapProfile, measure))
-          : await measure()
+      perfData !== undefined
+        ? await withPerf(h.driver.pid, perfData, measure, {
+            callGraphs: process.env.BENCH_PERF_CALLS === "1",
+          })
+        : cpuProfile !== undefined
+          ? await withInspector(h.driver, (inspector) => inspector.profile(cpuProfile, measure))
+          : heapProfile !== undefined
+            ? await withInspector(h.driver, (inspector) =>
+                inspector.allocations(heapProfile, measure, process.env.BENCH_HEAP_SURVIVORS === "1"),
+              )
+            : await measure()
     const rsa = await sequential(h, "rsa", rsaAttributes, rsaSamples)
     return {
       title: `1. Publish latency, sequential (${ecdsa.count} ECDSA P-256 samples as the driver's first publishes and again after ${warmPublishes} more, ${rsa.count} RSA-2048)`,
