@@ -43,9 +43,42 @@ const httpViaRequire = (): Plugin => {
   }
 }
 
+/**
+ * undici's entry (CommonJS, so loaded whole) sets up fetch, WebSocket, EventSource, its
+ * caches and mocks at load; the driver needs only its dispatchers, for client-node's
+ * KubeConfig and our own requests. Static imports of `undici` get those (the same modules
+ * the entry would give) and a `fetch` that loads the entry, in a chunk of its own, on the
+ * first call: client-node's generated API and Watch call it, the driver never does.
+ */
+const undiciDispatchersOnly = (): Plugin => {
+  const id = "\0undici-dispatchers-only"
+  return {
+    name: "undici-dispatchers-only",
+    // Only client-node's and ours: anything else that imports undici keeps the whole of it.
+    resolveId: (source, importer, options) =>
+      source === "undici" &&
+      options.kind === "import-statement" &&
+      importer !== undefined &&
+      (/node_modules\/@kubernetes\/client-node\//.test(importer) || !importer.includes("node_modules"))
+        ? id
+        : null,
+    load: (loaded) =>
+      loaded !== id
+        ? null
+        : [
+            `import Agent from "undici/lib/dispatcher/agent.js"`,
+            `import ProxyAgent from "undici/lib/dispatcher/proxy-agent.js"`,
+            `import dispatchers from "undici/lib/global.js"`,
+            "export { Agent, ProxyAgent }",
+            "export const { getGlobalDispatcher, setGlobalDispatcher } = dispatchers",
+            `export const fetch = async (...args) => (await import("undici")).fetch(...args)`,
+          ].join("\n"),
+  }
+}
+
 export default defineConfig({
   input: { main: "src/main.ts" },
-  plugins: [httpViaRequire()],
+  plugins: [httpViaRequire(), undiciDispatchersOnly()],
   platform: "node",
   treeshake: {
     // client-node's config module imports its generated index, which re-exports ~60 API and

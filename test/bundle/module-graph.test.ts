@@ -55,6 +55,25 @@ describe("the driver's module graph", () => {
     expect(generated.filter(bundled)).toEqual([])
   })
 
+  it("loads undici's dispatchers only; its fetch (and the rest of its entry) waits for a first call", () => {
+    const sourceOf = (options: { dynamic: boolean }) =>
+      [...reachable(mainJs, options)]
+        .map((chunk) => fs.readFileSync(path.resolve(path.dirname(mainJs), chunk), "utf8"))
+        .join("\n")
+    // Minified, a class reads `class Name` or `Name=class`.
+    const classes = (source: string) =>
+      ["ProxyAgent", "EventSource", "Headers", "CacheStorage"].filter((name) =>
+        new RegExp(`\\bclass ${name}\\b|\\b${name}=class\\b`).test(source),
+      )
+    expect(classes(sourceOf({ dynamic: false }))).toEqual(["ProxyAgent"])
+    expect(classes(sourceOf({ dynamic: true }))).toEqual([
+      "ProxyAgent",
+      "EventSource",
+      "Headers",
+      "CacheStorage",
+    ])
+  })
+
   it("takes node:http through require, never an ESM import (whose namespace loads Node's own undici)", () => {
     const chunks = [...reachable(mainJs, { dynamic: false })].map((chunk) =>
       fs.readFileSync(path.resolve(path.dirname(mainJs), chunk), "utf8"),
