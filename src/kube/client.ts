@@ -7,7 +7,7 @@
  * authenticators) straight through the connection pool (`ApiRequests`), not through its
  * generated API: that API's serializer, middleware and fetch streams cost more CPU than
  * the rest of a call, for bodies we build ourselves and answers we read as plain JSON, and
- * its ~700 model classes, loaded with it, took ~5 MiB of the driver's heap for good.
+ * its ~700 model classes, loaded with it, took ~3 MiB of the driver's heap for good.
  */
 import { createHash } from "node:crypto"
 import { STATUS_CODES } from "node:http"
@@ -204,12 +204,29 @@ export class PooledKubeConfig extends KubeConfig {
 type Method = "GET" | "POST" | "PATCH" | "DELETE"
 
 /**
+ * The most of a successful answer read: a node's lists (its pods, its CertificateRequests)
+ * are a few MiB at most; an answer past this is refused rather than held.
+ */
+export const maxAnswerBytes = 128 * 2 ** 20
+
+/** The most of an error's body kept: its Status message is near the start, and messages are cut far shorter. */
+export const maxErrorBodyBytes = 64 * 2 ** 10
+
+/** A request's path without its query, for messages. */
+const pathOf = (path: string): string => path.split("?")[0] ?? path
+
+/**
  * One request on undici's dispatch: its `request` would make a Node Readable of each
  * answer. A success's body is collected only when `read`; an error's always, for its Status.
  */
+interface Limits {
+  readonly timeoutMs: number
+  readonly maxAnswerBytes: number
+}
+
 const dispatchRequest = async (
   kc: KubeConfig,
-  timeoutMs: number,
+  limits: Limits,
   method: Method,
   path: string,
   body: unknown,
@@ -222,6 +239,7 @@ const dispatchRequest = async (
     let status = 0
     let headers: Record<string, string> = {}
     const chunks: Array<Buffer> = []
+    let bytes = 0
     dispatcher.dispatch(
       {
         ...target,
@@ -232,8 +250,8 @@ const dispatchRequest = async (
           ...(body === undefined ? {} : { "content-type": contentType }),
         },
         body: body === undefined ? null : JSON.stringify(body),
-        headersTimeout: timeoutMs,
-        bodyTimeout: timeoutMs,
+        headersTimeout: limits.timeoutMs,
+        bodyTimeout: limits.timeoutMs,
       },
       {
         onRequestStart: () => {},
@@ -246,8 +264,23 @@ const dispatchRequest = async (
             if (value !== undefined) headers[name] = String(value)
           }
         },
-        onResponseData: (_request, chunk) => {
-          if (status >= 400 || read) chunks.push(chunk)
+        onResponseData: (controller, chunk) => {
+          if (status >= 400) {
+            if (bytes < maxErrorBodyBytes) chunks.push(chunk.subarray(0, maxErrorBodyBytes - bytes))
+            bytes += chunk.length
+          } else if (read) {
+            bytes += chunk.length
+            if (bytes > limits.maxAnswerBytes) {
+              chunks.length = 0
+              controller.abort(
+                new Error(
+                  `the API server's answer to ${method} ${pathOf(path)} exceeds ${limits.maxAnswerBytes} bytes`,
+                ),
+              )
+              return
+            }
+            chunks.push(chunk)
+          }
         },
         onResponseEnd: () => {
           if (status < 400) return resolve(read ? textOf(chunks) : "")
@@ -262,17 +295,17 @@ const dispatchRequest = async (
   })
 }
 
-const makeApiRequests = (kc: KubeConfig, timeoutMs: number): ApiRequests => ({
+const makeApiRequests = (kc: KubeConfig, limits: Limits): ApiRequests => ({
   send: async (method, path, body) => {
-    await dispatchRequest(kc, timeoutMs, method, path, body, "application/json", false)
+    await dispatchRequest(kc, limits, method, path, body, "application/json", false)
   },
   json: async (method, path, body, contentType = "application/json") => {
-    const text = await dispatchRequest(kc, timeoutMs, method, path, body, contentType, true)
+    const text = await dispatchRequest(kc, limits, method, path, body, contentType, true)
     try {
       return JSON.parse(text) as unknown
     } catch {
       // Not JSON.parse's message: it quotes the body. An error with no status, as from the generated API.
-      throw new Error(`the API server answered ${method} ${path.split("?")[0]} with a body that is not JSON`)
+      throw new Error(`the API server answered ${method} ${pathOf(path)} with a body that is not JSON`)
     }
   },
 })
@@ -314,10 +347,10 @@ export class KubeClient extends Context.Service<
     ) => Effect.Effect<A, KubeApiFailure>
   }
 >()("csi/KubeClient") {
-  /** `requestTimeoutMs` bounds the plain requests (tests shorten it; the pool's own stays). */
+  /** `requestTimeoutMs` and `maxAnswerBytes` bound the plain requests (tests lower them; the pool's own timeout stays). */
   static readonly fromKubeConfig = (
     kubeConfig: KubeConfig,
-    options: { readonly requestTimeoutMs?: number } = {},
+    options: { readonly requestTimeoutMs?: number; readonly maxAnswerBytes?: number } = {},
   ) =>
     Layer.effect(
       KubeClient,
@@ -325,7 +358,10 @@ export class KubeClient extends Context.Service<
         const config = yield* Config
         const limiter = yield* makeRateLimiter(config.kubeApiQps, config.kubeApiBurst)
         const clientsOf = (kc: KubeConfig): Clients => ({
-          requests: makeApiRequests(kc, options.requestTimeoutMs ?? requestTimeoutMs),
+          requests: makeApiRequests(kc, {
+            timeoutMs: options.requestTimeoutMs ?? requestTimeoutMs,
+            maxAnswerBytes: options.maxAnswerBytes ?? maxAnswerBytes,
+          }),
         })
         const byToken = new Map<string, Clients>()
         const forToken = (token: Redacted.Redacted<string>): Clients => {
