@@ -4,41 +4,27 @@
  * answer past the size limit, a body that is not JSON); and an error's body kept only
  * as far as its Status needs.
  */
-import * as http from "node:http"
-import type { AddressInfo } from "node:net"
-import { ApiException, KubeConfig } from "@kubernetes/client-node"
+import type * as http from "node:http"
+import { ApiException } from "@kubernetes/client-node"
 import { Effect, Layer, ManagedRuntime } from "effect"
 import { afterEach, describe, expect, it } from "vitest"
 import { Config } from "../../src/config.js"
 import { KubeClient, maxErrorBodyBytes } from "../../src/kube/client.js"
+import { closePlainServers, servePlain } from "../support/plain-api-server.js"
 import { testConfig } from "../volume/programs-support.js"
 
-const servers: Array<http.Server> = []
 const runtimes: Array<ManagedRuntime.ManagedRuntime<KubeClient, unknown>> = []
 afterEach(async () => {
   for (const runtime of runtimes.splice(0)) await runtime.dispose()
-  for (const server of servers.splice(0)) {
-    server.closeAllConnections()
-    await new Promise((resolve) => server.close(resolve))
-  }
+  await closePlainServers()
 })
 
 /** A client of a server that answers with `handler`; `seen` collects the requested URLs. */
 const clientOf = async (handler: http.RequestListener, maxAnswerBytes?: number) => {
   const seen: Array<string> = []
-  const server = http.createServer((request, response) => {
+  const kubeConfig = await servePlain((request, response) => {
     seen.push(request.url ?? "")
     handler(request, response)
-  })
-  servers.push(server)
-  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve))
-  const { port } = server.address() as AddressInfo
-  const kubeConfig = new KubeConfig()
-  kubeConfig.loadFromOptions({
-    clusters: [{ name: "c", server: `http://127.0.0.1:${port}`, skipTLSVerify: true }],
-    users: [{ name: "u", token: "t0ken" }],
-    contexts: [{ name: "x", cluster: "c", user: "u" }],
-    currentContext: "x",
   })
   const runtime = ManagedRuntime.make(
     KubeClient.fromKubeConfig(kubeConfig, maxAnswerBytes === undefined ? {} : { maxAnswerBytes }).pipe(

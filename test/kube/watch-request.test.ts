@@ -3,12 +3,12 @@
  * watch does: JSON lines split anywhere across chunks, the request as client-node's
  * Watch sends it, a refusal by status, the end of the stream, silence, and garbage.
  */
-import * as http from "node:http"
-import type { AddressInfo } from "node:net"
-import { KubeConfig } from "@kubernetes/client-node"
+import type * as http from "node:http"
+import type { KubeConfig } from "@kubernetes/client-node"
 import { afterEach, assert, describe, it } from "vitest"
 import { apiErrorOf } from "../../src/kube/client.js"
 import { openWatch, WatchRefused } from "../../src/kube/watch-request.js"
+import { closePlainServers, servePlain } from "../support/plain-api-server.js"
 
 interface Outcome {
   readonly events: Array<[string, unknown]>
@@ -16,28 +16,9 @@ interface Outcome {
   readonly controller: AbortController
 }
 
-const servers: Array<http.Server> = []
-afterEach(async () => {
-  for (const server of servers.splice(0)) {
-    server.closeAllConnections()
-    await new Promise((resolve) => server.close(resolve))
-  }
-})
+afterEach(closePlainServers)
 
-const serve = async (handler: http.RequestListener): Promise<KubeConfig> => {
-  const server = http.createServer(handler)
-  servers.push(server)
-  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve))
-  const { port } = server.address() as AddressInfo
-  const kubeConfig = new KubeConfig()
-  kubeConfig.loadFromOptions({
-    clusters: [{ name: "c", server: `http://127.0.0.1:${port}`, skipTLSVerify: true }],
-    users: [{ name: "u", token: "t0ken" }],
-    contexts: [{ name: "x", cluster: "c", user: "u" }],
-    currentContext: "x",
-  })
-  return kubeConfig
-}
+const serve = servePlain
 
 const watch = async (kubeConfig: KubeConfig, silenceMs?: number): Promise<Outcome> => {
   const events: Array<[string, unknown]> = []
