@@ -18,8 +18,6 @@ interface Outcome {
 
 afterEach(closePlainServers)
 
-const serve = servePlain
-
 const watch = async (kubeConfig: KubeConfig, silenceMs?: number): Promise<Outcome> => {
   const events: Array<[string, unknown]> = []
   let settle: (error: unknown) => void = () => {}
@@ -42,7 +40,7 @@ const line = (type: string, name: string) => `${JSON.stringify({ type, object: {
 describe("openWatch", () => {
   it("sends client-node's request and delivers events split anywhere across chunks", async () => {
     let seen: http.IncomingMessage | undefined
-    const kubeConfig = await serve((req, res) => {
+    const kubeConfig = await servePlain((req, res) => {
       seen = req
       res.writeHead(200, { "content-type": "application/json" })
       const text = [line("ADDED", "a"), line("MODIFIED", "a"), "\n", line("DELETED", "b")].join("")
@@ -76,7 +74,7 @@ describe("openWatch", () => {
   })
 
   it("decodes UTF-8 split anywhere, even inside a character", async () => {
-    const kubeConfig = await serve((_req, res) => {
+    const kubeConfig = await servePlain((_req, res) => {
       res.writeHead(200)
       const bytes = Buffer.from(`${line("ADDED", "zürich-日本-😀")}${line("MODIFIED", "ß")}`)
       let at = 0
@@ -97,7 +95,7 @@ describe("openWatch", () => {
   })
 
   it("skips lines that are not events, as client-node does", async () => {
-    const kubeConfig = await serve((_req, res) => {
+    const kubeConfig = await servePlain((_req, res) => {
       res.writeHead(200)
       res.end(`not json\n{"no":"type"}\n[1]\n${line("ADDED", "ok")}`)
     })
@@ -107,7 +105,7 @@ describe("openWatch", () => {
   })
 
   it("ends with the status of a refusal, which the error mapping reads", async () => {
-    const kubeConfig = await serve((_req, res) => {
+    const kubeConfig = await servePlain((_req, res) => {
       res.writeHead(403, { "content-type": "application/json" })
       res.end(JSON.stringify({ kind: "Status", reason: "Forbidden" }))
     })
@@ -122,7 +120,7 @@ describe("openWatch", () => {
   })
 
   it("ends a watch that stays silent, but not one that keeps talking", async () => {
-    const kubeConfig = await serve((_req, res) => {
+    const kubeConfig = await servePlain((_req, res) => {
       res.writeHead(200)
       let sent = 0
       const tick = setInterval(() => {
@@ -142,7 +140,7 @@ describe("openWatch", () => {
   })
 
   it("ends when the caller aborts, with nothing delivered afterwards", async () => {
-    const kubeConfig = await serve((_req, res) => {
+    const kubeConfig = await servePlain((_req, res) => {
       res.writeHead(200)
       res.write(line("ADDED", "a"))
     })
@@ -154,7 +152,7 @@ describe("openWatch", () => {
   })
 
   it("ends with an error when the server is unreachable", async () => {
-    const kubeConfig = await serve((req) => req.socket.destroy())
+    const kubeConfig = await servePlain((req) => req.socket.destroy())
     const outcome = await watch(kubeConfig)
     assert.instanceOf(await outcome.done, Error)
   })
