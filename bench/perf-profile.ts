@@ -4,8 +4,13 @@
  * bench/cpu-profile.ts can say which of our modules the CPU went to, kernel and V8's
  * native code included: the inspector's own profile samples wall time and sees neither.
  *
- *   node bench/perf-profile.ts PERF.DATA OUT.cpuprofile [thread name, default MainThread]
+ *   node bench/perf-profile.ts PERF.DATA OUT.cpuprofile [thread name, default MainThread] [--fold]
  *   node bench/cpu-profile.ts OUT.cpuprofile 100
+ *
+ * With --fold, native frames below a sample's innermost JavaScript frame (builtins, V8's
+ * runtime, libc, the kernel) are folded into it, so the time a JavaScript call spends there
+ * counts as that call's: cpu-profile.ts's "kind of work" table then reads as it does for V8's
+ * own profiles. Samples with no JavaScript frame (GC, the event loop's poll) keep theirs.
  */
 import { execFileSync } from "node:child_process"
 import { writeFileSync } from "node:fs"
@@ -42,7 +47,7 @@ const callFrameOf = (symbol: string, dso: string): CallFrame => {
   return { functionName: name, url: "", lineNumber: -1, columnNumber: -1 }
 }
 
-const main = (perfData: string, out: string, thread: string) => {
+const main = (perfData: string, out: string, thread: string, fold: boolean) => {
   const text = execFileSync("perf", ["script", "-i", perfData, "--comm", thread, "-F", "ip,sym,dso"], {
     encoding: "utf8",
     maxBuffer: 1 << 30,
@@ -74,6 +79,8 @@ const main = (perfData: string, out: string, thread: string) => {
       .map((line) => frameLine.exec(line))
       .flatMap((match) => (match === null ? [] : [callFrameOf(match[1] ?? "", match[2] ?? "")]))
     if (frames.length === 0) continue
+    const innermostJs = frames.findIndex((frame) => frame.url !== "")
+    if (fold && innermostJs > 0) frames.splice(0, innermostJs)
     let node = nodes[0] as Node
     for (const frame of frames.reverse()) node = childOf(node, frame)
     samples.push(node.id)
@@ -90,9 +97,11 @@ const main = (perfData: string, out: string, thread: string) => {
   console.log(`${samples.length} samples of ${thread}, ${nodes.length} nodes → ${out}`)
 }
 
-const [perfData, out, thread = "MainThread"] = process.argv.slice(2)
+const args = process.argv.slice(2)
+const fold = args.includes("--fold")
+const [perfData, out, thread = "MainThread"] = args.filter((arg) => arg !== "--fold")
 if (perfData === undefined || out === undefined) {
-  console.error("usage: node bench/perf-profile.ts PERF.DATA OUT.cpuprofile [thread]")
+  console.error("usage: node bench/perf-profile.ts PERF.DATA OUT.cpuprofile [thread] [--fold]")
   process.exit(2)
 }
-main(perfData, out, thread)
+main(perfData, out, thread, fold)
