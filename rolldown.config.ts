@@ -83,7 +83,7 @@ export default defineConfig({
   treeshake: {
     // client-node's config module imports its generated index, which re-exports ~60 API and
     // ~700 model classes; the package declares no `sideEffects`, so all of them would be kept
-    // (and ~5 MiB of the driver's heap with them), though the driver uses none. That code is
+    // (and ~3 MiB of the driver's heap with them), though the driver uses none. That code is
     // declarations only: what nothing imports may go. Elsewhere, each package's own word.
     moduleSideEffects: (id) =>
       /node_modules\/@kubernetes\/client-node\/dist\//.test(id) ? false : undefined,

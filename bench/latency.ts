@@ -72,6 +72,22 @@ const rows = (
   },
 ]
 
+/** `measure`, under the profiler the environment asks for, if any (see the header). */
+const profiled = <A>(h: Harness, measure: () => Promise<A>): Promise<A> => {
+  const env = process.env
+  if (env.BENCH_PERF !== undefined)
+    return withPerf(h.driver.pid, env.BENCH_PERF, measure, { callGraphs: env.BENCH_PERF_CALLS === "1" })
+  const cpuProfile = env.BENCH_CPU_PROFILE
+  if (cpuProfile !== undefined)
+    return withInspector(h.driver, (inspector) => inspector.profile(cpuProfile, measure))
+  const heapProfile = env.BENCH_HEAP_PROFILE
+  if (heapProfile !== undefined)
+    return withInspector(h.driver, (inspector) =>
+      inspector.allocations(heapProfile, measure, env.BENCH_HEAP_SURVIVORS === "1"),
+    )
+  return measure()
+}
+
 export const latency = (): Promise<Table> =>
   withHarness(async (h) => {
     await sequential(h, "warm-ecdsa", ecdsaAttributes, warmUp)
@@ -86,21 +102,7 @@ export const latency = (): Promise<Table> =>
     // --kube-api-qps 50); the first samples started with it full, and so do these.
     await sleep(refill)
     const measure = () => sequential(h, "ecdsa", ecdsaAttributes, ecdsaSamples)
-    const cpuProfile = process.env.BENCH_CPU_PROFILE
-    const heapProfile = process.env.BENCH_HEAP_PROFILE
-    const perfData = process.env.BENCH_PERF
-    const ecdsa =
-      perfData !== undefined
-        ? await withPerf(h.driver.pid, perfData, measure, {
-            callGraphs: process.env.BENCH_PERF_CALLS === "1",
-          })
-        : cpuProfile !== undefined
-          ? await withInspector(h.driver, (inspector) => inspector.profile(cpuProfile, measure))
-          : heapProfile !== undefined
-            ? await withInspector(h.driver, (inspector) =>
-                inspector.allocations(heapProfile, measure, process.env.BENCH_HEAP_SURVIVORS === "1"),
-              )
-            : await measure()
+    const ecdsa = await profiled(h, measure)
     const rsa = await sequential(h, "rsa", rsaAttributes, rsaSamples)
     return {
       title: `1. Publish latency, sequential (${ecdsa.count} ECDSA P-256 samples as the driver's first publishes and again after ${warmPublishes} more, ${rsa.count} RSA-2048)`,

@@ -15,9 +15,12 @@ export interface AuthorizedRequest {
   readonly headers: Record<string, string>
 }
 
+/** The methods the driver's plain requests use. */
+export type ApiMethod = "GET" | "POST" | "PATCH" | "DELETE"
+
 export const authorizedRequest = async (
   kubeConfig: KubeConfig,
-  method: "GET" | "POST" | "PATCH" | "DELETE",
+  method: ApiMethod,
   url: URL,
 ): Promise<AuthorizedRequest> => {
   const context = new RequestContext(url.toString(), HttpMethod[method])

@@ -17,7 +17,7 @@ import { Context, Effect, Layer, Predicate, Redacted, Schema } from "effect"
 import { Agent } from "undici"
 import { Config } from "../config.js"
 import { apiRequest } from "../observability/metrics.js"
-import { authorizedRequest, clusterUrl } from "./authorized-request.js"
+import { type ApiMethod, authorizedRequest, clusterUrl } from "./authorized-request.js"
 import { apiFailureOf, type KubeApiFailure } from "./errors.js"
 import { makeRateLimiter } from "./rate-limit.js"
 import { WatchRefused } from "./watch-request.js"
@@ -201,8 +201,6 @@ export class PooledKubeConfig extends KubeConfig {
   }
 }
 
-type Method = "GET" | "POST" | "PATCH" | "DELETE"
-
 /**
  * The most of a successful answer read: a node's lists (its pods, its CertificateRequests)
  * are a few MiB at most; an answer past this is refused rather than held.
@@ -215,19 +213,19 @@ export const maxErrorBodyBytes = 64 * 2 ** 10
 /** A request's path without its query, for messages. */
 const pathOf = (path: string): string => path.split("?")[0] ?? path
 
-/**
- * One request on undici's dispatch: its `request` would make a Node Readable of each
- * answer. A success's body is collected only when `read`; an error's always, for its Status.
- */
 interface Limits {
   readonly timeoutMs: number
   readonly maxAnswerBytes: number
 }
 
+/**
+ * One request on undici's dispatch: its `request` would make a Node Readable of each
+ * answer. A success's body is collected only when `read`; an error's always, for its Status.
+ */
 const dispatchRequest = async (
   kc: KubeConfig,
   limits: Limits,
-  method: Method,
+  method: ApiMethod,
   path: string,
   body: unknown,
   contentType: string,
