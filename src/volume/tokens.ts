@@ -3,7 +3,7 @@
  * (never logged, never written to disk). Kubelet refreshes them with every
  * republish; an issuance that needs a token while none is valid waits for the next.
  */
-import { Clock, Context, Effect, Layer, Option, PubSub, Ref } from "effect"
+import { Clock, Context, Effect, Layer, Option, PubSub } from "effect"
 import type { ServiceAccountToken } from "../csi/token.js"
 
 /** A token this close to expiry is treated as expired: the request must not outlive it. */
@@ -21,18 +21,23 @@ export class Tokens extends Context.Service<
   static readonly layer = Layer.effect(
     Tokens,
     Effect.gen(function* () {
-      const tokens = yield* Ref.make(new Map<string, ServiceAccountToken>())
+      // Changed in place: kubelet republishes every volume with a fresh token (every minute or
+      // so with requiresRepublish), and a copy per change would cost a node of 1,000 volumes
+      // a copy of 1,000 entries per republish. Each change is one synchronous step.
+      const tokens = new Map<string, ServiceAccountToken>()
       const updates = yield* PubSub.unbounded<string>()
       const valid = (volumeId: string) =>
         Effect.gen(function* () {
           const now = yield* Clock.currentTimeMillis
-          const token = (yield* Ref.get(tokens)).get(volumeId)
+          const token = tokens.get(volumeId)
           const fresh =
             token !== undefined &&
             (token.expiresAt === undefined || token.expiresAt.getTime() - expirySlackMillis > now)
           return fresh ? Option.some(token) : Option.none()
         })
-      const awaitValid = (volumeId: string) =>
+      // Subscribed (then checked again) only when no valid token is there: the usual issuance
+      // finds the one its publish just set, and a subscription is a scope and a queue.
+      const awaitNext = (volumeId: string) =>
         Effect.scoped(
           Effect.gen(function* () {
             const subscription = yield* PubSub.subscribe(updates)
@@ -43,17 +48,20 @@ export class Tokens extends Context.Service<
             }
           }),
         )
+      const awaitValid = (volumeId: string) =>
+        Effect.flatMap(valid(volumeId), (token) =>
+          Option.isSome(token) ? Effect.succeed(token.value) : awaitNext(volumeId),
+        )
       return Tokens.of({
         set: (volumeId, token) =>
-          Ref.update(tokens, (all) => new Map(all).set(volumeId, token)).pipe(
-            Effect.andThen(PubSub.publish(updates, volumeId)),
+          Effect.andThen(
+            Effect.sync(() => tokens.set(volumeId, token)),
+            PubSub.publish(updates, volumeId),
           ),
         awaitValid,
         remove: (volumeId) =>
-          Ref.update(tokens, (all) => {
-            const next = new Map(all)
-            next.delete(volumeId)
-            return next
+          Effect.sync(() => {
+            tokens.delete(volumeId)
           }),
       })
     }),
