@@ -72,11 +72,11 @@ export class CertificateRequests extends Context.Service<
       })
 
       const submit = Effect.fnUntraced(function* (input: SubmitInput) {
-        const clients = input.token === undefined ? kube.driver : kube.forToken(input.token)
+        const requests = input.token === undefined ? kube.driver : kube.forToken(input.token)
         const body = requestBody(config.nodeId, input)
         yield* kube
           .call("create", `CertificateRequest ${input.pod.namespace}/${input.name}`, () =>
-            clients.requests.send("POST", collectionPath(input.pod.namespace), body),
+            requests.send("POST", collectionPath(input.pod.namespace), body),
           )
           .pipe(
             // A retry after a lost response finds its own request already there.
@@ -91,7 +91,7 @@ export class CertificateRequests extends Context.Service<
       const remove = (request: RequestName) =>
         kube
           .call("delete", `CertificateRequest ${request.namespace}/${request.name}`, () =>
-            kube.driver.requests.send("DELETE", objectPath(request)),
+            kube.driver.send("DELETE", objectPath(request)),
           )
           .pipe(
             Effect.catchIf(
@@ -115,7 +115,7 @@ export class CertificateRequests extends Context.Service<
       const read: ReadRequest = (request) =>
         kube
           .call("get", `CertificateRequest ${request.namespace}/${request.name}`, () =>
-            kube.driver.requests.json("GET", objectPath(request)),
+            kube.driver.json("GET", objectPath(request)),
           )
           .pipe(
             Effect.map((raw) => Result.getSuccess(decodeCertificateRequest(raw))),

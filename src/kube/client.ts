@@ -30,10 +30,6 @@ export class KubeConfigError extends Schema.TaggedError<KubeConfigError>()("Kube
   }
 }
 
-export interface Clients {
-  readonly requests: ApiRequests
-}
-
 /**
  * Plain requests with the kubeconfig's identity, over the same connections as the generated
  * API's. Both reject with client-node's ApiException (status code and body) for an error
@@ -333,10 +329,10 @@ export class KubeClient extends Context.Service<
   KubeClient,
   {
     readonly kubeConfig: KubeConfig
-    /** Clients acting as the driver's own identity. */
-    readonly driver: Clients
-    /** Clients acting as a pod's service account; one per token, cached. */
-    readonly forToken: (token: Redacted.Redacted<string>) => Clients
+    /** Requests as the driver's own identity. */
+    readonly driver: ApiRequests
+    /** Requests as a pod's service account; one client per token, cached. */
+    readonly forToken: (token: Redacted.Redacted<string>) => ApiRequests
     /** Runs one rate-limited API call; `resource` names what it is about, for messages. */
     readonly call: <A>(
       verb: string,
@@ -355,14 +351,12 @@ export class KubeClient extends Context.Service<
       Effect.gen(function* () {
         const config = yield* Config
         const limiter = yield* makeRateLimiter(config.kubeApiQps, config.kubeApiBurst)
-        const clientsOf = (kc: KubeConfig): Clients => ({
-          requests: makeApiRequests(kc, {
-            timeoutMs: options.requestTimeoutMs ?? requestTimeoutMs,
-            maxAnswerBytes: options.maxAnswerBytes ?? maxAnswerBytes,
-          }),
-        })
-        const byToken = new Map<string, Clients>()
-        const forToken = (token: Redacted.Redacted<string>): Clients => {
+        const limits: Limits = {
+          timeoutMs: options.requestTimeoutMs ?? requestTimeoutMs,
+          maxAnswerBytes: options.maxAnswerBytes ?? maxAnswerBytes,
+        }
+        const byToken = new Map<string, ApiRequests>()
+        const forToken = (token: Redacted.Redacted<string>): ApiRequests => {
           const key = createHash("sha256").update(Redacted.value(token)).digest("hex")
           const cached = byToken.get(key)
           if (cached !== undefined) return cached
@@ -372,11 +366,11 @@ export class KubeClient extends Context.Service<
           const kc = new PooledKubeConfig()
           if (cluster !== null)
             kc.loadFromClusterAndUser(cluster, { name: "pod", token: Redacted.value(token) })
-          const clients = clientsOf(kc)
+          const requests = makeApiRequests(kc, limits)
           // Tokens rotate with every republish: keep the newest few, drop the oldest.
           if (byToken.size >= tokenCacheLimit) byToken.delete(byToken.keys().next().value ?? "")
-          byToken.set(key, clients)
-          return clients
+          byToken.set(key, requests)
+          return requests
         }
         const call = <A>(verb: string, resource: string, f: () => Promise<A>) =>
           limiter.take.pipe(
@@ -386,7 +380,7 @@ export class KubeClient extends Context.Service<
             Effect.tap(() => apiRequest(verb, verb === "create" ? 201 : 200)),
             Effect.tapError((error) => apiRequest(verb, error.status)),
           )
-        return KubeClient.of({ kubeConfig, driver: clientsOf(kubeConfig), forToken, call })
+        return KubeClient.of({ kubeConfig, driver: makeApiRequests(kubeConfig, limits), forToken, call })
       }),
     )
 

@@ -67,7 +67,7 @@ export class PodEvents extends Context.Service<
             { op: "replace", path: "/lastTimestamp", value: now.toISOString() },
           ]
           yield* kube.call("patch", "events", () =>
-            kube.driver.requests.json(
+            kube.driver.json(
               "PATCH",
               `${eventsPath(pod.namespace)}/${encodeURIComponent(earlier.name)}`,
               patch,
@@ -77,7 +77,7 @@ export class PodEvents extends Context.Service<
           return
         }
         const created = yield* kube.call("create", "events", () =>
-          kube.driver.requests.json("POST", eventsPath(pod.namespace), {
+          kube.driver.json("POST", eventsPath(pod.namespace), {
             metadata: { generateName: `${pod.name}.`, namespace: pod.namespace },
             involvedObject: {
               apiVersion: "v1",

@@ -28,7 +28,7 @@ export const makeLiveInformer = <A extends Named>(options: LiveInformerOptions<A
       {
         list: kube
           .call("list", resource, () =>
-            kube.driver.requests.json("GET", `${options.path}?${new URLSearchParams(options.selector)}`),
+            kube.driver.json("GET", `${options.path}?${new URLSearchParams(options.selector)}`),
           )
           .pipe(Effect.map(listResultOf)),
         watch: (resourceVersion, apply) =>

@@ -33,7 +33,7 @@ const clientOf = async (handler: http.RequestListener, maxAnswerBytes?: number) 
   )
   runtimes.push(runtime)
   const kube = await runtime.runPromise(KubeClient.use((service) => Effect.succeed(service)))
-  const answer = (path: string) => kube.driver.requests.json("GET", path)
+  const answer = (path: string) => kube.driver.json("GET", path)
   const json = (path: string) =>
     answer(path).then(
       () => {
